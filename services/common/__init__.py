@@ -1,0 +1,1 @@
+"""Code every gossipsim service shares: graphs, algorithms, randomness, contracts."""

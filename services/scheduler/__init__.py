@@ -1,0 +1,1 @@
+"""The gossipsim scheduler service."""
