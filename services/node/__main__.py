@@ -1,0 +1,5 @@
+import sys
+
+from gossipsim.node.main import main
+
+sys.exit(main())

@@ -1,0 +1,485 @@
+"""One shard of a graph: its vertices' state in numpy arrays and the phases of a round.
+
+This module knows nothing about gRPC: what a phase must send to other shards it returns as
+:class:`Batch` objects keyed by shard index, and what other shards send it arrives through
+the ``accept_*`` methods. The server moves batches between shards; a single-shard run calls
+the same phases back to back (:meth:`ShardEngine.run_rounds`), so one and many shards run
+exactly the same arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gossipsim.common.aggregates import Aggregates
+from gossipsim.common.algorithms import Memory, Mode, Order, Rule
+from gossipsim.common.convergence import is_converged
+from gossipsim.common.errors import InvalidInput
+from gossipsim.common.rng import round_key, shuffled_order
+from gossipsim.node import kernels
+
+REQUESTS = "requests"
+REPLIES = "replies"
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+_EMPTY_F64 = np.empty(0, dtype=np.float64)
+
+
+class PhaseError(InvalidInput):
+    """A phase was called out of order or with inputs that do not fit the configuration."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardAlgorithm:
+    rule: Rule
+    memory: Memory
+    mode: Mode
+    order: Order
+    prior_partner_factor: float
+    weighted: bool
+
+
+@dataclass(slots=True, kw_only=True)
+class Batch:
+    """Arrays one shard sends another in one phase (unused arrays stay empty)."""
+
+    def is_empty(self) -> bool:
+        return len(self.ids) == 0 and len(self.event_targets) == 0
+
+    ids: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
+    partners: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
+    x: np.ndarray = field(default_factory=lambda: _EMPTY_F64)
+    w: np.ndarray = field(default_factory=lambda: _EMPTY_F64)
+    priority: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    event_targets: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
+    event_partners: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
+    event_changed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundsOutcome:
+    rounds: list[Aggregates]  # [0] is the initial state
+    converged: bool
+    history: list[tuple[int, np.ndarray]]
+
+
+def _take(array: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Select from an optional array: an unused (empty) one stays empty."""
+    return array[mask] if len(array) else array
+
+
+def _concat(batches: list[Batch], name: str) -> np.ndarray:
+    return np.concatenate([getattr(b, name) for b in batches])
+
+
+class ShardEngine:
+    """The state and round phases of one shard (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        shard_index: int,
+        bounds: np.ndarray,
+        indptr: np.ndarray,
+        neighbors: np.ndarray,
+        edge_weights: np.ndarray | None,
+        algorithm: ShardAlgorithm,
+    ) -> None:
+        self.index = shard_index
+        self.bounds = bounds.astype(np.int64)
+        self.shard_count = len(bounds) - 1
+        self.first = int(bounds[shard_index])
+        self.n_local = int(bounds[shard_index + 1]) - self.first
+        self.num_vertices = int(bounds[-1])
+        self.algorithm = algorithm
+        self._check_adjacency(indptr, neighbors)
+        self.indptr = indptr.astype(np.int64)
+        self.neighbors = neighbors.astype(np.int64)
+        weighted = algorithm.weighted and edge_weights is not None
+        base = edge_weights if weighted and edge_weights is not None else _EMPTY_F64
+        self.start_weights = np.ascontiguousarray(base, dtype=np.float64)
+        self.weights = self.start_weights.copy()
+        self.remembered = np.zeros(len(self.weights), dtype=np.bool_)
+        self.halo_ids = _EMPTY_I64
+        self.slots = self.neighbors - self.first
+        self.exports: dict[int, np.ndarray] = {}
+        if algorithm.mode is Mode.SEQUENTIAL and self.shard_count > 1:
+            self._build_halo()
+        n_slots = self.n_local + len(self.halo_ids)
+        self.x = np.zeros(n_slots)
+        self.w = np.ones(n_slots)
+        self.dirty = np.zeros(n_slots, dtype=np.bool_)
+        self.run_key = 0
+        self._order_cache: tuple[int, np.ndarray] | None = None
+        self._round = -1
+        self._inbox: dict[tuple[int, str], dict[int, Batch]] = {}
+        self._contacts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._snapshot = _EMPTY_F64
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _check_adjacency(self, indptr: np.ndarray, neighbors: np.ndarray) -> None:
+        if len(indptr) != self.n_local + 1 or indptr[0] != 0 or indptr[-1] != len(neighbors):
+            raise PhaseError(
+                f"shard {self.index}: row pointers do not fit {self.n_local} vertices "
+                f"and {len(neighbors)} neighbour entries"
+            )
+        degrees = np.diff(indptr)
+        if np.any(degrees < 0):
+            raise PhaseError(f"shard {self.index}: row pointers are not ascending")
+        isolated = np.flatnonzero(degrees == 0)
+        if len(isolated):
+            raise PhaseError(
+                f"vertex {self.first + int(isolated[0])} has no neighbours, but every vertex "
+                "must be able to pick a peer; remove isolated vertices from the graph"
+            )
+        if len(neighbors) and (neighbors.min() < 0 or neighbors.max() >= self.num_vertices):
+            raise PhaseError(f"shard {self.index}: neighbour ids outside 0..{self.num_vertices}")
+
+    def _owner(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.bounds, ids, side="right") - 1
+
+    def _build_halo(self) -> None:
+        """Sequential mode: copies of remote neighbours, and who needs which local values."""
+        remote = (self.neighbors < self.first) | (self.neighbors >= self.first + self.n_local)
+        self.halo_ids = np.unique(self.neighbors[remote])
+        self.slots = np.where(
+            remote,
+            self.n_local + np.searchsorted(self.halo_ids, self.neighbors),
+            self.neighbors - self.first,
+        )
+        rows = np.repeat(np.arange(self.n_local), np.diff(self.indptr))
+        owners = self._owner(self.neighbors)
+        for peer in range(self.shard_count):
+            if peer != self.index:
+                self.exports[peer] = np.unique(rows[owners == peer])
+
+    @property
+    def rule(self) -> int:
+        return int(self.algorithm.rule)
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def reset(self, run_key: int, values: np.ndarray, halo_values: np.ndarray) -> None:
+        """Start a run (or repetition): values, push-sum weights and memory start afresh."""
+        if len(values) != self.n_local:
+            raise PhaseError(f"expected {self.n_local} initial values, got {len(values)}")
+        if len(halo_values) != len(self.halo_ids):
+            raise PhaseError(
+                f"expected {len(self.halo_ids)} halo initial values, got {len(halo_values)}"
+            )
+        self.run_key = run_key
+        self.x = np.concatenate([values, halo_values]).astype(np.float64)
+        self.w = np.ones(len(self.x))
+        self.weights = self.start_weights.copy()
+        self.remembered[:] = False
+        self.dirty[:] = False
+        self._order_cache = None
+        self._round = -1
+        self._inbox = {}
+        self._contacts = []
+
+    def aggregates(self) -> Aggregates:
+        x = self.x[: self.n_local]
+        if self.algorithm.rule is Rule.PUSH_SUM:
+            w = self.w[: self.n_local]
+            return Aggregates.of(x / w, x, w)
+        return Aggregates.of(x, x, self.w[: self.n_local])
+
+    def values(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Current values (push-sum: estimates) of local vertices, by global id."""
+        x = self.x[: self.n_local]
+        if self.algorithm.rule is Rule.PUSH_SUM:
+            x = x / self.w[: self.n_local]
+        if ids is None or len(ids) == 0:
+            return x.copy()
+        local = ids - self.first
+        if local.min() < 0 or local.max() >= self.n_local:
+            raise PhaseError(f"shard {self.index} does not own all of the requested vertices")
+        return x[local]
+
+    def run_rounds(
+        self,
+        *,
+        max_rounds: int,
+        until_converged: bool,
+        epsilon: float,
+        history_every: int = 0,
+        history_ids: np.ndarray | None = None,
+    ) -> RoundsOutcome:
+        """A whole run on a single shard, with no round trip per round."""
+        if self.shard_count != 1:
+            raise PhaseError("run_rounds needs a single-shard configuration")
+        rounds = [self.aggregates()]
+        history = [(0, self.values(history_ids))] if history_every else []
+        converged = is_converged(self.algorithm.rule, rounds[0], epsilon)
+        r = 0
+        while r < max_rounds and not (until_converged and converged):
+            r += 1
+            self.local_round(r)
+            rounds.append(self.aggregates())
+            converged = is_converged(self.algorithm.rule, rounds[-1], epsilon)
+            if history_every and r % history_every == 0:
+                history.append((r, self.values(history_ids)))
+        return RoundsOutcome(rounds=rounds, converged=converged, history=history)
+
+    def local_round(self, round_number: int) -> None:
+        """One round when this shard holds every vertex: the phases back to back."""
+        if self.algorithm.mode is Mode.SEQUENTIAL:
+            self.sequential_turn(round_number, 0, self.num_vertices)
+        else:
+            self.propose(round_number)
+            self.resolve(round_number)
+            self.settle(round_number)
+
+    # --- sequential mode -----------------------------------------------------------------
+
+    def initiation_order(self, round_number: int) -> np.ndarray:
+        if self.algorithm.order is Order.FIXED:
+            return np.arange(self.num_vertices, dtype=np.int64)
+        if self._order_cache is None or self._order_cache[0] != round_number:
+            rkey = round_key(self.run_key, round_number)
+            self._order_cache = (round_number, shuffled_order(rkey, self.num_vertices))
+        return self._order_cache[1]
+
+    def sequential_turn(self, round_number: int, start: int, stop: int) -> dict[int, Batch]:
+        """Positions [start, stop) of the round's order, all initiated by local vertices.
+
+        Returns, per peer shard, the values this turn changed that the peer holds (its own
+        vertices, or halo copies of them) and the memory events of its vertices.
+        """
+        if self.algorithm.mode is not Mode.SEQUENTIAL:
+            raise PhaseError("sequential turn on a shard configured for synchronous mode")
+        if not 0 <= start <= stop <= self.num_vertices:
+            raise PhaseError(f"turn positions [{start}, {stop}) outside the round's order")
+        initiators = self.initiation_order(round_number)[start:stop]
+        local = initiators - self.first
+        if len(local) and (local.min() < 0 or local.max() >= self.n_local):
+            raise PhaseError(f"turn [{start}, {stop}) includes vertices shard {self.index} lacks")
+        events = len(initiators) if self.algorithm.memory is not Memory.NONE else 0
+        event_targets = np.empty(events, dtype=np.int64)
+        event_partners = np.empty(events, dtype=np.int64)
+        event_changed = np.empty(events, dtype=np.bool_)
+        count = kernels.sequential_pass(
+            initiators,
+            self.first,
+            self.n_local,
+            self.indptr,
+            self.neighbors,
+            self.slots,
+            self.x,
+            self.w,
+            self.weights,
+            self.start_weights,
+            self.remembered,
+            self.dirty,
+            self.rule,
+            self.algorithm.weighted,
+            int(self.algorithm.memory),
+            self.algorithm.prior_partner_factor,
+            round_key(self.run_key, round_number),
+            event_targets,
+            event_partners,
+            event_changed,
+        )
+        return self._turn_updates(event_targets[:count], event_partners[:count], event_changed[:count])
+
+    def _turn_updates(
+        self, targets: np.ndarray, partners: np.ndarray, changed: np.ndarray
+    ) -> dict[int, Batch]:
+        if self.shard_count == 1:
+            self.dirty[:] = False
+            return {}
+        dirty_local = np.flatnonzero(self.dirty[: self.n_local])
+        dirty_halo = np.flatnonzero(self.dirty[self.n_local :])
+        halo_slots = self.n_local + dirty_halo
+        event_owner = self._owner(targets)
+        out = {}
+        for peer, exported in self.exports.items():
+            local = np.intersect1d(dirty_local, exported, assume_unique=True)
+            slots = np.concatenate([local, halo_slots])
+            mine = event_owner == peer
+            out[peer] = Batch(
+                ids=np.concatenate([local + self.first, self.halo_ids[dirty_halo]]),
+                x=self.x[slots],
+                w=self.w[slots],
+                event_targets=targets[mine],
+                event_partners=partners[mine],
+                event_changed=changed[mine],
+            )
+        self.dirty[:] = False
+        return out
+
+    def accept_updates(self, batch: Batch) -> None:
+        """Values another shard's turn changed, and memory events of local vertices."""
+        owned = (batch.ids >= self.first) & (batch.ids < self.first + self.n_local)
+        slots = batch.ids[owned] - self.first
+        self.x[slots] = batch.x[owned]
+        self.w[slots] = batch.w[owned]
+        remote_ids = batch.ids[~owned]
+        position = np.searchsorted(self.halo_ids, remote_ids)
+        position = np.minimum(position, max(len(self.halo_ids) - 1, 0))
+        present = (
+            self.halo_ids[position] == remote_ids if len(self.halo_ids) else np.zeros(0, bool)
+        )
+        halo_slots = self.n_local + position[present]
+        self.x[halo_slots] = batch.x[~owned][present]
+        self.w[halo_slots] = batch.w[~owned][present]
+        if len(batch.event_targets):
+            kernels.replay_events(
+                self.first,
+                batch.event_targets,
+                batch.event_partners,
+                batch.event_changed,
+                self.indptr,
+                self.neighbors,
+                self.weights,
+                self.start_weights,
+                self.remembered,
+                int(self.algorithm.memory),
+                self.algorithm.prior_partner_factor,
+            )
+
+    # --- synchronous mode ----------------------------------------------------------------
+
+    def _begin_phase(self, round_number: int, expected: str) -> None:
+        if self.algorithm.mode is not Mode.SYNCHRONOUS:
+            raise PhaseError(f"{expected} on a shard configured for sequential mode")
+        if round_number < 1:
+            raise PhaseError(f"round numbers start at 1, got {round_number}")
+
+    def _split_by_owner(self, batch: Batch, owner_of: np.ndarray) -> dict[int, Batch]:
+        out: dict[int, Batch] = {}
+        owners = self._owner(owner_of)
+        for peer in range(self.shard_count):
+            mine = owners == peer
+            out[peer] = Batch(
+                ids=batch.ids[mine],
+                partners=_take(batch.partners, mine),
+                x=_take(batch.x, mine),
+                w=_take(batch.w, mine),
+                priority=_take(batch.priority, mine),
+            )
+        return out
+
+    def propose(self, round_number: int) -> dict[int, Batch]:
+        """Phase 1: this shard's requests, by the shard that owns each target."""
+        self._begin_phase(round_number, "propose")
+        self._round = round_number
+        self._inbox = {key: box for key, box in self._inbox.items() if key[0] >= round_number}
+        self._contacts = []
+        self._snapshot = self.x[: self.n_local].copy()
+        source, target, px, pw, priority = kernels.propose(
+            self.first,
+            self.n_local,
+            self.indptr,
+            self.neighbors,
+            self.x,
+            self.w,
+            self.weights,
+            self.algorithm.weighted,
+            self.rule,
+            round_key(self.run_key, round_number),
+        )
+        requests = Batch(ids=source, partners=target, x=px, w=pw, priority=priority)
+        if self.algorithm.rule in (Rule.PUSH_SUM, Rule.RUMOR_PUSH):
+            self._contacts.append((source, target))  # no reply will confirm these contacts
+        outgoing = self._split_by_owner(requests, target)
+        self._inbox.setdefault((round_number, REQUESTS), {})[self.index] = outgoing.pop(self.index)
+        return outgoing
+
+    def accept(self, round_number: int, kind: str, from_shard: int, batch: Batch) -> None:
+        """Requests or replies from another shard.
+
+        Requests for round r may arrive before this shard has begun round r itself (the
+        runner starts all shards' proposals at once), so they are kept by round.
+        """
+        if not self._round <= round_number <= self._round + 1:
+            raise PhaseError(
+                f"{kind} for round {round_number} from shard {from_shard}, "
+                f"but shard {self.index} is in round {self._round}"
+            )
+        self._inbox.setdefault((round_number, kind), {})[from_shard] = batch
+
+    def _take_inbox(self, kind: str) -> Batch:
+        """Everything delivered for the current round, in shard order.
+
+        A shard with nothing for this one sends nothing: the runner only starts a phase after
+        every shard's deliveries of the previous phase were acknowledged, so an absent batch
+        is an empty one, not a late one.
+        """
+        box = self._inbox.pop((self._round, kind), {})
+        batches = [box[k] for k in sorted(box)]
+        return Batch(
+            ids=_concat(batches, "ids"),
+            partners=_concat(batches, "partners"),
+            x=_concat(batches, "x"),
+            w=_concat(batches, "w"),
+            priority=_concat(batches, "priority"),
+        )
+
+    def resolve(self, round_number: int) -> dict[int, Batch]:
+        """Phase 2: answer the requests to local vertices; replies go to the requesters."""
+        self._begin_phase(round_number, "resolve")
+        if round_number != self._round:
+            raise PhaseError(f"resolve for round {round_number} during round {self._round}")
+        requests = self._take_inbox(REQUESTS)
+        if self.algorithm.rule is Rule.PUSH_SUM:
+            order = np.lexsort((requests.ids, requests.partners))
+            requests = Batch(
+                ids=requests.ids[order],
+                partners=requests.partners[order],
+                x=requests.x[order],
+                w=requests.w[order],
+                priority=requests.priority[order],
+            )
+        requester, partner, reply, has_reply = kernels.resolve(
+            self.first,
+            self.n_local,
+            requests.ids,
+            requests.partners,
+            requests.x,
+            requests.w,
+            requests.priority,
+            self.x,
+            self.w,
+            self.rule,
+        )
+        self._contacts.append((partner, requester))
+        replies = Batch(ids=requester[has_reply], partners=partner[has_reply], x=reply[has_reply])
+        outgoing = self._split_by_owner(replies, replies.ids)
+        self._inbox.setdefault((round_number, REPLIES), {})[self.index] = outgoing.pop(self.index)
+        return outgoing
+
+    def settle(self, round_number: int) -> Aggregates:
+        """Phase 3 (synchronous): apply replies and memory; the shard's end-of-round state.
+
+        In sequential mode, and for round 0, there is nothing to apply: it only reports.
+        """
+        if self.algorithm.mode is Mode.SEQUENTIAL or round_number == 0:
+            return self.aggregates()
+        self._begin_phase(round_number, "settle")
+        if round_number != self._round:
+            raise PhaseError(f"settle for round {round_number} during round {self._round}")
+        replies = self._take_inbox(REPLIES)
+        kernels.settle(self.first, replies.ids, replies.x, self.x, self.rule)
+        if self.algorithm.memory is not Memory.NONE:
+            self._contacts.append((replies.ids, replies.partners))
+            vertices = np.concatenate([c[0] for c in self._contacts])
+            partners = np.concatenate([c[1] for c in self._contacts])
+            kernels.apply_contacts(
+                self.first,
+                vertices,
+                partners,
+                self.x[: self.n_local] != self._snapshot,
+                self.indptr,
+                self.neighbors,
+                self.weights,
+                self.start_weights,
+                self.remembered,
+                int(self.algorithm.memory),
+                self.algorithm.prior_partner_factor,
+            )
+        self._contacts = []
+        return self.aggregates()

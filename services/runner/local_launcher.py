@@ -1,0 +1,125 @@
+"""Node services as local processes (``python -m gossipsim.node``), pooled between runs.
+
+Starting a node costs about a second (numba and numpy imports), so released healthy nodes
+wait in a pool; a node that failed is killed, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+import structlog
+from grpclib.client import Channel
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from grpclib.health.v1.health_grpc import HealthStub
+
+from gossipsim.common.errors import ShardFailed
+
+log = structlog.get_logger(__name__)
+
+READY_LINE = "GOSSIPSIM_NODE_LISTENING"
+
+
+async def check_health(address: str, *, timeout: float) -> None:
+    """Raise ShardFailed unless the node at ``address`` reports SERVING."""
+    host, _, port = address.rpartition(":")
+    channel = Channel(host, int(port))
+    try:
+        reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=timeout)
+    except (OSError, asyncio.TimeoutError, Exception) as error:  # any failure means unhealthy
+        raise ShardFailed(f"node at {address} failed its health check: {error!r}") from error
+    finally:
+        channel.close()
+    if reply.status != HealthCheckResponse.SERVING:
+        raise ShardFailed(f"node at {address} is not serving (status {reply.status})")
+
+
+class LocalProcessLauncher:
+    """Starts node services as child processes on 127.0.0.1 and pools them."""
+
+    def __init__(self, *, startup_timeout: float = 120.0, python: str = sys.executable) -> None:
+        self._startup_timeout = startup_timeout
+        self._python = python
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._idle: list[str] = []
+
+    def process(self, address: str) -> asyncio.subprocess.Process:
+        """The process behind an address (tests use it to kill a node mid-run)."""
+        return self._processes[address]
+
+    async def _start_one(self) -> str:
+        process = await asyncio.create_subprocess_exec(
+            self._python,
+            "-m",
+            "gossipsim.node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert process.stdout is not None
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), self._startup_timeout)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+            raise ShardFailed(
+                f"a local node service did not start within {self._startup_timeout:.0f} s"
+            ) from None
+        text = line.decode().strip()
+        if not text.startswith(READY_LINE):
+            code = await process.wait()
+            raise ShardFailed(
+                f"a local node service exited (code {code}) before listening; "
+                "run `python -m gossipsim.node --port 0` to see why"
+            )
+        address = f"127.0.0.1:{int(text.split()[1])}"
+        self._processes[address] = process
+        log.debug("node started", address=address, pid=process.pid)
+        return address
+
+    async def acquire(self, count: int, *, run_id: str) -> list[str]:
+        reused: list[str] = []
+        while self._idle and len(reused) < count:
+            address = self._idle.pop()
+            try:
+                await check_health(address, timeout=5.0)
+                reused.append(address)
+            except ShardFailed:
+                await self._stop(address)
+        started = await asyncio.gather(*(self._start_one() for _ in range(count - len(reused))))
+        return reused + list(started)
+
+    async def release(self, addresses: list[str], *, healthy: bool) -> None:
+        for address in addresses:
+            if healthy and address in self._processes:
+                self._idle.append(address)
+            else:
+                await self._stop(address)
+
+    async def _stop(self, address: str) -> None:
+        process = self._processes.pop(address, None)
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+
+    async def close(self) -> None:
+        self._idle = []
+        await asyncio.gather(*(self._stop(address) for address in list(self._processes)))
+
+    async def __aenter__(self) -> LocalProcessLauncher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
