@@ -17,6 +17,7 @@ import structlog
 from grpclib import GRPCError
 from grpclib.client import Channel
 from grpclib.const import Status
+from grpclib.exceptions import StreamTerminatedError
 from grpclib.server import Stream
 
 from gossipsim.common.algorithms import Memory, Mode, Order, Rule
@@ -134,7 +135,7 @@ class NodeShardService(NodeShardBase):
             )
             try:
                 await stub.Deliver(request, timeout=self._peer_timeout)
-            except (GRPCError, OSError, asyncio.TimeoutError) as error:
+            except (GRPCError, OSError, asyncio.TimeoutError, StreamTerminatedError) as error:
                 detail = getattr(error, "message", None) or repr(error)
                 raise GRPCError(
                     Status.UNAVAILABLE,

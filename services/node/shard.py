@@ -176,7 +176,7 @@ class ShardEngine:
         self.remembered[:] = False
         self.dirty[:] = False
         self._order_cache = None
-        self._round = -1
+        self._round = 0  # rounds proper start at 1
         self._inbox = {}
         self._contacts = []
 

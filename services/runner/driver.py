@@ -157,7 +157,7 @@ class ShardSession:
             return await asyncio.wait_for(call, self._call_timeout)
         except (GRPCError, OSError, StreamTerminatedError, asyncio.TimeoutError) as error:
             self._healthy = False
-            where = f" of round {round_number}" if round_number else ""
+            where = f" of round {round_number}" if round_number else " (before round 1)"
             raise ShardFailed(
                 f"node shard {shard} at {self._addresses[shard]} failed during {phase}{where}: "
                 f"{_failure_detail(error)}"
@@ -176,6 +176,9 @@ class ShardSession:
         results = await asyncio.gather(*calls, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
+            # A shard that is gone (connection lost, no answer) is the root cause; shards that
+            # report, via a gRPC status, that they could not reach it are its consequences.
+            failures.sort(key=lambda failure: isinstance(failure.__cause__, GRPCError))
             raise failures[0]
         return results  # type: ignore[return-value]
 

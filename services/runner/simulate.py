@@ -1,0 +1,58 @@
+"""Run simulations of one graph and algorithm from Python, on node shards over gRPC.
+
+The entry point the later services build on, and what tests and benchmarks call:
+``await simulate(graph, algorithm, settings=RunSettings(...), shards=4, run_ids=[...])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gossipsim.common.algorithms import Algorithm
+from gossipsim.common.graph import Graph
+from gossipsim.common.selection_weights import edge_weights
+from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
+from gossipsim.runner.launcher import NodeLauncher
+from gossipsim.runner.local_launcher import LocalProcessLauncher
+
+
+def selection_weights(graph: Graph, algorithm: Algorithm, *, seed: int = 0) -> np.ndarray | None:
+    """Base selection weights for the algorithm's strategy (communities by Louvain)."""
+    if not algorithm.selection.needs_communities:
+        return None
+    from gossipsim.common.graph_metrics import louvain_communities  # noqa: PLC0415 (networkx-heavy)
+
+    return edge_weights(graph, algorithm, louvain_communities(graph, seed=seed))
+
+
+async def simulate(
+    graph: Graph,
+    algorithm: Algorithm,
+    *,
+    settings: RunSettings,
+    shards: int = 1,
+    seed: int = 0,
+    run_ids: Sequence[str] = ("run-0",),
+    launcher: NodeLauncher | None = None,
+) -> list[RunResult]:
+    """Each run id is one run (a repetition gets its own id, hence its own random streams)."""
+    weights = selection_weights(graph, algorithm, seed=seed)
+    own_launcher = LocalProcessLauncher() if launcher is None else None
+    try:
+        async with ShardSession(
+            graph=graph,
+            algorithm=algorithm,
+            launcher=launcher or own_launcher,  # type: ignore[arg-type]
+            shards=shards,
+            edge_weights=weights,
+            call_timeout=settings.call_timeout,
+        ) as session:
+            return [
+                await session.run(run_id=run_id, seed=seed, settings=settings)
+                for run_id in run_ids
+            ]
+    finally:
+        if own_launcher is not None:
+            await own_launcher.close()

@@ -1,0 +1,35 @@
+"""Shared fixtures: real node services as local processes, and the seed fixtures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from gossipsim.runner.local_launcher import LocalProcessLauncher
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures beside the repository, or GOSSIPSIM_FIXTURES."""
+    path = Path(os.environ.get("GOSSIPSIM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    if not path.is_dir():
+        pytest.fail(f"seed fixtures not found at {path}; set GOSSIPSIM_FIXTURES")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_crs(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "seed-crs"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def launcher() -> AsyncIterator[LocalProcessLauncher]:
+    """Node services as local processes, pooled across the whole test session."""
+    async with LocalProcessLauncher() as pool:
+        yield pool
