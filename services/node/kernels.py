@@ -129,6 +129,28 @@ def exchange(rule: int, x: np.ndarray, w: np.ndarray, i: int, j: int) -> tuple[b
 
 
 @njit(cache=True)
+def select_all(
+    first: int,
+    n_local: int,
+    indptr: np.ndarray,
+    weights: np.ndarray,
+    weighted: bool,
+    rkey: np.uint64,
+) -> np.ndarray:
+    """The CSR entry every local vertex will contact this round, computed in id order.
+
+    Valid only when selection does not change during the round (no memory). Walking the
+    adjacency in id order streams through memory; the exchange loop that follows then only
+    touches the value array, which is what makes shuffled rounds fast (random-order rows
+    miss the cache on every initiator).
+    """
+    chosen = np.empty(n_local, dtype=np.int64)
+    for i in range(n_local):
+        chosen[i] = select_edge(i, first + i, indptr, weights, weighted, rkey)
+    return chosen
+
+
+@njit(cache=True)
 def sequential_pass(
     initiators: np.ndarray,
     first: int,
@@ -150,24 +172,41 @@ def sequential_pass(
     event_targets: np.ndarray,
     event_partners: np.ndarray,
     event_changed: np.ndarray,
+    partner_slots: np.ndarray,
+    track_dirty: bool,
 ) -> int:
     """Let each initiator (global ids, all local) contact one neighbour, in the given order.
 
+    ``partner_slots`` holds each initiator's pre-selected partner slot, by position (see
+    :func:`select_all`), or is empty when selection must happen inline because memory changes
+    weights mid-round.
     Memory updates of halo vertices cannot be applied here (their weights live on their own
     shard), so they are returned as events, in order, for the owner to replay.
     Returns the number of events written.
     """
     events = 0
+    if partner_slots.shape[0] > 0:
+        for k in range(initiators.shape[0]):
+            i = initiators[k] - first
+            j = partner_slots[k]
+            changed_i, changed_j = exchange(rule, x, w, i, j)
+            if track_dirty:
+                if changed_i:
+                    dirty[i] = True
+                if changed_j:
+                    dirty[j] = True
+        return 0
     for k in range(initiators.shape[0]):
         g = initiators[k]
         i = g - first
         e = select_edge(i, g, indptr, weights, weighted, rkey)
         j = slots[e]
         changed_i, changed_j = exchange(rule, x, w, i, j)
-        if changed_i:
-            dirty[i] = True
-        if changed_j:
-            dirty[j] = True
+        if track_dirty:
+            if changed_i:
+                dirty[i] = True
+            if changed_j:
+                dirty[j] = True
         if memory == MEMORY_NONE:
             continue
         remember(i, e, changed_i, indptr, weights, start_weights, remembered, memory, factor)

@@ -112,6 +112,7 @@ class ShardEngine:
         self.dirty = np.zeros(n_slots, dtype=np.bool_)
         self.run_key = 0
         self._order_cache: tuple[int, np.ndarray] | None = None
+        self._chosen_cache: tuple[int, np.ndarray] | None = None
         self._round = -1
         self._inbox: dict[tuple[int, str], dict[int, Batch]] = {}
         self._contacts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -176,6 +177,7 @@ class ShardEngine:
         self.remembered[:] = False
         self.dirty[:] = False
         self._order_cache = None
+        self._chosen_cache = None
         self._round = 0  # rounds proper start at 1
         self._inbox = {}
         self._contacts = []
@@ -261,6 +263,20 @@ class ShardEngine:
         event_targets = np.empty(events, dtype=np.int64)
         event_partners = np.empty(events, dtype=np.int64)
         event_changed = np.empty(events, dtype=np.bool_)
+        rkey = round_key(self.run_key, round_number)
+        partner_slots = _EMPTY_I64
+        if self.algorithm.memory is Memory.NONE:
+            if self._chosen_cache is None or self._chosen_cache[0] != round_number:
+                picks = kernels.select_all(
+                    self.first,
+                    self.n_local,
+                    self.indptr,
+                    self.weights,
+                    self.algorithm.weighted,
+                    rkey,
+                )
+                self._chosen_cache = (round_number, picks)
+            partner_slots = self.slots[self._chosen_cache[1][local]]
         count = kernels.sequential_pass(
             initiators,
             self.first,
@@ -278,10 +294,12 @@ class ShardEngine:
             self.algorithm.weighted,
             int(self.algorithm.memory),
             self.algorithm.prior_partner_factor,
-            round_key(self.run_key, round_number),
+            rkey,
             event_targets,
             event_partners,
             event_changed,
+            partner_slots,
+            self.shard_count > 1,
         )
         return self._turn_updates(event_targets[:count], event_partners[:count], event_changed[:count])
 
