@@ -20,6 +20,7 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = Path("gossipsim/common/rpc/node.proto")
 TARGET = ROOT / "services" / "common" / "rpc"
+PLUGIN = Path(sys.executable).parent / "protoc-gen-grpclib_python"
 GENERATED = ("node_pb2.py", "node_pb2.pyi", "node_grpc.py")
 
 
@@ -28,7 +29,7 @@ def generate(out: Path) -> None:
         [
             "grpc_tools.protoc",
             f"-I{ROOT / 'proto'}",
-            f"--plugin=protoc-gen-grpclib_python={Path(sys.executable).parent / 'protoc-gen-grpclib_python'}",
+            f"--plugin=protoc-gen-grpclib_python={PLUGIN}",
             f"--python_out={out}",
             f"--pyi_out={out}",
             f"--grpclib_python_out={out}",

@@ -5,7 +5,9 @@ by the runner would differ in their last bits between 1, 2 or 7 shards, and DESI
 bit-identical results. Each shard instead sums its values exactly as one big integer
 (every float64 is ``mantissa * 2**exponent``; mantissas are accumulated per exponent in int64,
 split in two halves so they cannot overflow), the runner adds the integers, and only the
-final mean and variance are rounded — once, correctly.
+final mean and variance are rounded — once, correctly. The shard side (numba) is
+:mod:`gossipsim.node.exact_sums`; this module only merges and reads, so the runner never
+imports numba.
 """
 
 from __future__ import annotations
@@ -13,56 +15,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-from numba import njit
-
-_EXP_OFFSET = 1100  # frexp exponents of finite doubles lie in -1073..1024
-_EXP_BUCKETS = 2130
-_SCALE_BITS = 1127  # every finite double times 2**1127 is an integer (1074 + 53)
-_HALF_BITS = 26
-_HALF_MASK = (1 << _HALF_BITS) - 1
-
-
-@njit(cache=True)
-def _exponent_buckets(values: np.ndarray, squares: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    hi = np.zeros(_EXP_BUCKETS, dtype=np.int64)
-    lo = np.zeros(_EXP_BUCKETS, dtype=np.int64)
-    non_finite = 0
-    for k in range(values.shape[0]):
-        v = values[k] * values[k] if squares else values[k]
-        if not math.isfinite(v):
-            non_finite += 1
-            continue
-        if v == 0.0:
-            continue
-        m, e = math.frexp(v)
-        mant = np.int64(m * 9007199254740992.0)  # exact: |m| < 1 has 53 significant bits
-        hi[e + _EXP_OFFSET] += mant >> _HALF_BITS
-        lo[e + _EXP_OFFSET] += mant & _HALF_MASK
-    return hi, lo, non_finite
-
-
-def exact_sum_scaled(values: np.ndarray, *, squares: bool = False) -> int:
-    """Σ values (or Σ values²) times 2**1127, as an exact Python integer.
-
-    Raises ValueError on a NaN or infinity, which means the simulation diverged.
-    """
-    if values.shape[0] == 0:
-        return 0
-    hi, lo, non_finite = _exponent_buckets(np.ascontiguousarray(values, dtype=np.float64), squares)
-    if non_finite:
-        raise ValueError(f"{non_finite} vertex values are not finite numbers")
-    total = 0
-    for bucket in np.flatnonzero(hi | lo):
-        exponent = int(bucket) - _EXP_OFFSET
-        mantissa_sum = (int(hi[bucket]) << _HALF_BITS) + int(lo[bucket])
-        total += mantissa_sum << (exponent - 53 + _SCALE_BITS)
-    return total
+SCALE_BITS = 1127  # every finite double times 2**1127 is an integer (1074 + 53)
 
 
 def scaled_to_float(scaled: int, divisor: int = 1) -> float:
     """Correctly rounded ``scaled / 2**1127 / divisor`` (Python int division rounds exactly)."""
-    return scaled / (divisor << _SCALE_BITS)
+    return scaled / (divisor << SCALE_BITS)
 
 
 def int_to_bytes(value: int) -> bytes:
@@ -90,20 +48,6 @@ class Aggregates:
     maximum: float
     mass_scaled: int
     weight_scaled: int
-
-    @classmethod
-    def of(cls, values: np.ndarray, mass: np.ndarray, weight: np.ndarray) -> Aggregates:
-        if values.shape[0] == 0:
-            return cls.empty()
-        return cls(
-            count=int(values.shape[0]),
-            sum_scaled=exact_sum_scaled(values),
-            sum_squares_scaled=exact_sum_scaled(values, squares=True),
-            minimum=float(values.min()),
-            maximum=float(values.max()),
-            mass_scaled=exact_sum_scaled(mass),
-            weight_scaled=exact_sum_scaled(weight),
-        )
 
     @classmethod
     def empty(cls) -> Aggregates:
@@ -139,8 +83,8 @@ class Aggregates:
         if not self.count:
             return math.nan
         n = self.count
-        numerator = n * self.sum_squares_scaled * (1 << _SCALE_BITS) - self.sum_scaled**2
-        return max(numerator, 0) / (n * n << (2 * _SCALE_BITS))
+        numerator = n * self.sum_squares_scaled * (1 << SCALE_BITS) - self.sum_scaled**2
+        return max(numerator, 0) / (n * n << (2 * SCALE_BITS))
 
     @property
     def total(self) -> float:

@@ -122,9 +122,7 @@ class Algorithm:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.factor) or self.factor < 0:
-            raise AlgorithmError(
-                f"must be a finite number >= 0, got {self.factor}", field="factor"
-            )
+            raise AlgorithmError(f"must be a finite number >= 0, got {self.factor}", field="factor")
         if not math.isfinite(self.prior_partner_factor) or self.prior_partner_factor < 0:
             raise AlgorithmError(
                 f"must be a finite number >= 0, got {self.prior_partner_factor}",
@@ -172,7 +170,9 @@ def _enum_value(enum_type: type[enum.IntEnum], value: Any, field_name: str) -> A
         return enum_type[str(value).upper()]
     except KeyError:
         known = ", ".join(member.name.lower() for member in enum_type)
-        raise AlgorithmError(f"unknown value {value!r}; expected one of: {known}", field=field_name)
+        raise AlgorithmError(
+            f"unknown value {value!r}; expected one of: {known}", field=field_name
+        ) from None
 
 
 def _number(params: Mapping[str, Any], key: str, default: float) -> float:

@@ -78,13 +78,23 @@ class Graph:
             raise ValueError(f"edge endpoints must lie in 0..{n - 1}")
         keep = s != d
         s, d = s[keep], d[keep]
-        both_src = np.concatenate([s, d])
-        both_dst = np.concatenate([d, s])
-        keys = np.unique(both_src * n + both_dst)  # sorts by (src, dst) and drops duplicates
-        rows, cols = np.divmod(keys, n)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        # Encode each directed edge as one int64 key; sort in place and drop repeats. Rows
+        # come from a binary search, not a division, to keep the peak memory of a 1e6-vertex
+        # graph to a few copies of the key array.
+        keys = np.concatenate([s * n + d, d * n + s])
+        del s, d
+        keys.sort()
+        if len(keys):
+            distinct = np.empty(len(keys), dtype=bool)
+            distinct[0] = True
+            np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+            keys = keys[distinct]
+            del distinct
+        indptr = np.searchsorted(keys, np.arange(n + 1, dtype=np.int64) * n).astype(np.int64)
+        np.remainder(keys, n, out=keys)
         index_type = np.int32 if n < 2**31 else np.int64
+        cols = keys.astype(index_type)
+        del keys
         return cls(
             name=name,
             indptr=indptr,

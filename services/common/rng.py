@@ -7,8 +7,8 @@ SplitMix64 finalizer chained over the coordinates (each step a bijective 64-bit 
 construction of counter-based generators such as Random123), which passes BigCrush as a
 counter-based stream.
 
-The functions are numba-compiled so the node kernels can call them per vertex; they also work
-from Python on ``np.uint64`` scalars.
+This module is plain numpy (the runner never pays for numba); the numba versions that node
+kernels call per vertex are in :mod:`gossipsim.common.rng_kernels` and give the same bits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from numba import njit
 
 # Stream ids: one per kind of decision, so that two decisions about the same vertex in the
 # same round never share a draw.
@@ -26,29 +25,34 @@ STREAM_COIN = np.uint64(3)  # active/passive role in a synchronous random matchi
 STREAM_PRIORITY = np.uint64(4)  # tie-break among proposals to the same vertex
 STREAM_INIT = np.uint64(5)  # random initial values
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
-_TWO_POW_MINUS_53 = 1.0 / 9007199254740992.0
+SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+SPLITMIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
+SPLITMIX_M2 = np.uint64(0x94D049BB133111EB)
+SHIFT_30 = np.uint64(30)
+SHIFT_27 = np.uint64(27)
+SHIFT_31 = np.uint64(31)
+SHIFT_11 = np.uint64(11)
+TWO_POW_MINUS_53 = 1.0 / 9007199254740992.0
 
 
-@njit(cache=True, inline="always")
-def mix64(z: np.uint64) -> np.uint64:
-    """SplitMix64's finalizer: a bijection on 64-bit words with full avalanche."""
-    z = np.uint64(z)
-    z = (z + _GOLDEN) & np.uint64(0xFFFFFFFFFFFFFFFF)
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+def _mix64_array(z: np.ndarray) -> np.ndarray:
+    """``mix64`` over a uint64 array with numpy (uint64 arithmetic wraps, as in numba)."""
+    with np.errstate(over="ignore"):
+        z = z + SPLITMIX_GAMMA
+        z = (z ^ (z >> SHIFT_30)) * SPLITMIX_M1
+        z = (z ^ (z >> SHIFT_27)) * SPLITMIX_M2
+    return z ^ (z >> SHIFT_31)
 
 
-@njit(cache=True)
-def _round_key(run_key: np.uint64, round_number: np.uint64) -> np.uint64:
-    return mix64(mix64(run_key) ^ round_number)
+def draw_units(rkey: np.uint64, n: int, stream: np.uint64) -> np.ndarray:
+    """``draw_unit`` for vertices 0..n-1 at once, bit-identical to the numba version.
+
+    Plain numpy on purpose: the runner calls it for initial values, and the first numba call
+    in a process costs ~60 MB of resident memory that the runner otherwise never needs.
+    """
+    vertices = np.arange(n, dtype=np.uint64)
+    words = _mix64_array(_mix64_array(np.uint64(rkey) ^ vertices) ^ np.uint64(stream))
+    return (words >> SHIFT_11).astype(np.float64) * TWO_POW_MINUS_53
 
 
 def round_key(run_key: int, round_number: int) -> np.uint64:
@@ -57,33 +61,8 @@ def round_key(run_key: int, round_number: int) -> np.uint64:
     Returned as ``np.uint64`` so that numba types it as unsigned (a Python int above 2**63
     would not fit its default int64).
     """
-    return np.uint64(_round_key(np.uint64(run_key), np.uint64(round_number)))
-
-
-@njit(cache=True, inline="always")
-def draw_u64(rkey: np.uint64, vertex: np.uint64, stream: np.uint64) -> np.uint64:
-    """A uniform 64-bit word for (round key, vertex, stream)."""
-    return mix64(mix64(np.uint64(rkey) ^ np.uint64(vertex)) ^ np.uint64(stream))
-
-
-@njit(cache=True, inline="always")
-def draw_unit(rkey: np.uint64, vertex: np.uint64, stream: np.uint64) -> float:
-    """A uniform float in [0, 1) with 53 random bits."""
-    return float(draw_u64(rkey, vertex, stream) >> _S11) * _TWO_POW_MINUS_53
-
-
-@njit(cache=True)
-def shuffled_order(rkey: np.uint64, n: int) -> np.ndarray:
-    """A uniformly random permutation of 0..n-1 (Fisher-Yates over counter-based draws).
-
-    O(n), unlike sorting random keys, which matters: sequential rounds of 1e5 vertices have a
-    budget of ~20 ms each.
-    """
-    order = np.arange(n, dtype=np.int64)
-    for i in range(n - 1, 0, -1):
-        j = int(draw_unit(rkey, i, STREAM_ORDER) * (i + 1))
-        order[i], order[j] = order[j], order[i]
-    return order
+    first = _mix64_array(np.array([run_key], dtype=np.uint64))
+    return np.uint64(_mix64_array(first ^ np.uint64(round_number))[0])
 
 
 def run_key(simulation_seed: int, run_id: str) -> int:
@@ -94,12 +73,3 @@ def run_key(simulation_seed: int, run_id: str) -> int:
     """
     digest = hashlib.blake2b(f"{simulation_seed}:{run_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-
-
-@njit(cache=True)
-def draw_units(rkey: np.uint64, n: int, stream: np.uint64) -> np.ndarray:
-    """``draw_unit`` for vertices 0..n-1 at once."""
-    out = np.empty(n, dtype=np.float64)
-    for v in range(n):
-        out[v] = draw_unit(rkey, v, stream)
-    return out

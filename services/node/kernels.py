@@ -14,10 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gossipsim.common.rng import (
-    STREAM_COIN,
-    STREAM_PRIORITY,
-    STREAM_SELECT,
+from gossipsim.common.rng import STREAM_COIN, STREAM_PRIORITY, STREAM_SELECT
+from gossipsim.common.rng_kernels import (
     draw_u64,
     draw_unit,
 )
@@ -101,7 +99,7 @@ def exchange(rule: int, x: np.ndarray, w: np.ndarray, i: int, j: int) -> tuple[b
     """
     xi = x[i]
     xj = x[j]
-    if rule == MIN or rule == MAX:
+    if rule in (MIN, MAX):
         a = min(xi, xj) if rule == MIN else max(xi, xj)
         x[i] = a
         x[j] = a
@@ -119,10 +117,10 @@ def exchange(rule: int, x: np.ndarray, w: np.ndarray, i: int, j: int) -> tuple[b
         return True, True
     informed_i = xi == INFORMED
     informed_j = xj == INFORMED
-    if (rule == RUMOR_PUSH or rule == RUMOR_PUSH_PULL) and informed_i and not informed_j:
+    if (rule in (RUMOR_PUSH, RUMOR_PUSH_PULL)) and informed_i and not informed_j:
         x[j] = INFORMED
         return False, True
-    if (rule == RUMOR_PULL or rule == RUMOR_PUSH_PULL) and informed_j and not informed_i:
+    if (rule in (RUMOR_PULL, RUMOR_PUSH_PULL)) and informed_j and not informed_i:
         x[i] = INFORMED
         return True, False
     return False, False
@@ -322,8 +320,10 @@ def resolve(
         for k in range(count):
             d = target[k] - first
             b = best[d]
-            if b < 0 or priority[k] < priority[b] or (
-                priority[k] == priority[b] and source[k] < source[b]
+            if (
+                b < 0
+                or priority[k] < priority[b]
+                or (priority[k] == priority[b] and source[k] < source[b])
             ):
                 best[d] = k
         for d in range(n_local):
@@ -340,7 +340,7 @@ def resolve(
             d = target[k] - first
             if rule == MIN:
                 x[d] = min(x[d], px[k])
-            elif rule == MAX or rule == RUMOR_PUSH or rule == RUMOR_PUSH_PULL:
+            elif rule in (MAX, RUMOR_PUSH, RUMOR_PUSH_PULL):
                 x[d] = max(x[d], px[k])
             elif rule == PUSH_SUM:
                 x[d] += px[k]
@@ -352,15 +352,13 @@ def resolve(
 
 
 @njit(cache=True)
-def settle(
-    first: int, requester: np.ndarray, value: np.ndarray, x: np.ndarray, rule: int
-) -> None:
+def settle(first: int, requester: np.ndarray, value: np.ndarray, x: np.ndarray, rule: int) -> None:
     """Synchronous phase 3: requesters take in the replies to their requests."""
     for k in range(requester.shape[0]):
         i = requester[k] - first
         if rule == MIN:
             x[i] = min(x[i], value[k])
-        elif rule == MAX or rule == RUMOR_PULL or rule == RUMOR_PUSH_PULL:
+        elif rule in (MAX, RUMOR_PULL, RUMOR_PUSH_PULL):
             x[i] = max(x[i], value[k])
         elif rule == AVERAGE:
             x[i] = (x[i] + value[k]) * 0.5

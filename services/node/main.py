@@ -50,7 +50,7 @@ async def serve(settings: NodeSettings) -> None:
     server = Server([service, Health()], config=GRPC_CONFIG)
     with graceful_exit([server]):
         await server.start(settings.host, settings.port)
-        sockets = server._server.sockets if server._server else ()  # noqa: SLF001
+        sockets = server._server.sockets if server._server else ()
         port = sockets[0].getsockname()[1] if sockets else settings.port
         print(f"{READY_LINE} {port}", flush=True)
         await server.wait_closed()

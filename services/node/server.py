@@ -22,6 +22,7 @@ from grpclib.server import Stream
 
 from gossipsim.common.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.errors import InvalidInput
+from gossipsim.common.memory import release_free_memory
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardBase, NodeShardStub
 from gossipsim.common.wire import (
@@ -135,7 +136,7 @@ class NodeShardService(NodeShardBase):
             )
             try:
                 await stub.Deliver(request, timeout=self._peer_timeout)
-            except (GRPCError, OSError, asyncio.TimeoutError, StreamTerminatedError) as error:
+            except (TimeoutError, GRPCError, OSError, StreamTerminatedError) as error:
                 detail = getattr(error, "message", None) or repr(error)
                 raise GRPCError(
                     Status.UNAVAILABLE,
@@ -186,6 +187,7 @@ class NodeShardService(NodeShardBase):
                 self._peers.append(NodeShardStub(channel))
             self._engine = engine
             self._configuration_id = request.configuration_id
+            release_free_memory()  # the parsed request's buffers
             log.info(
                 "shard configured",
                 configuration=request.configuration_id,

@@ -17,8 +17,10 @@ from gossipsim.common.aggregates import Aggregates
 from gossipsim.common.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.convergence import is_converged
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.rng import round_key, shuffled_order
+from gossipsim.common.rng import round_key
+from gossipsim.common.rng_kernels import shuffled_order
 from gossipsim.node import kernels
+from gossipsim.node.exact_sums import aggregates_of
 
 REQUESTS = "requests"
 REPLIES = "replies"
@@ -94,15 +96,19 @@ class ShardEngine:
         self.num_vertices = int(bounds[-1])
         self.algorithm = algorithm
         self._check_adjacency(indptr, neighbors)
-        self.indptr = indptr.astype(np.int64)
-        self.neighbors = neighbors.astype(np.int64)
+        self.indptr = indptr.astype(np.int64, copy=False)
+        # int32 ids (any graph under 2**31 vertices) halve the largest array of the shard
+        self.neighbors = (
+            neighbors if neighbors.dtype in (np.int32, np.int64) else neighbors.astype(np.int64)
+        )
         weighted = algorithm.weighted and edge_weights is not None
         base = edge_weights if weighted and edge_weights is not None else _EMPTY_F64
         self.start_weights = np.ascontiguousarray(base, dtype=np.float64)
         self.weights = self.start_weights.copy()
         self.remembered = np.zeros(len(self.weights), dtype=np.bool_)
         self.halo_ids = _EMPTY_I64
-        self.slots = self.neighbors - self.first
+        # Slots equal global ids on a single shard, and synchronous mode never uses them.
+        self.slots = self.neighbors
         self.exports: dict[int, np.ndarray] = {}
         if algorithm.mode is Mode.SEQUENTIAL and self.shard_count > 1:
             self._build_halo()
@@ -186,8 +192,8 @@ class ShardEngine:
         x = self.x[: self.n_local]
         if self.algorithm.rule is Rule.PUSH_SUM:
             w = self.w[: self.n_local]
-            return Aggregates.of(x / w, x, w)
-        return Aggregates.of(x, x, self.w[: self.n_local])
+            return aggregates_of(x / w, x, w)
+        return aggregates_of(x, x)
 
     def values(self, ids: np.ndarray | None = None) -> np.ndarray:
         """Current values (push-sum: estimates) of local vertices, by global id."""
@@ -301,7 +307,9 @@ class ShardEngine:
             partner_slots,
             self.shard_count > 1,
         )
-        return self._turn_updates(event_targets[:count], event_partners[:count], event_changed[:count])
+        return self._turn_updates(
+            event_targets[:count], event_partners[:count], event_changed[:count]
+        )
 
     def _turn_updates(
         self, targets: np.ndarray, partners: np.ndarray, changed: np.ndarray
@@ -338,9 +346,7 @@ class ShardEngine:
         remote_ids = batch.ids[~owned]
         position = np.searchsorted(self.halo_ids, remote_ids)
         position = np.minimum(position, max(len(self.halo_ids) - 1, 0))
-        present = (
-            self.halo_ids[position] == remote_ids if len(self.halo_ids) else np.zeros(0, bool)
-        )
+        present = self.halo_ids[position] == remote_ids if len(self.halo_ids) else np.zeros(0, bool)
         halo_slots = self.n_local + position[present]
         self.x[halo_slots] = batch.x[~owned][present]
         self.w[halo_slots] = batch.w[~owned][present]

@@ -28,7 +28,8 @@ from gossipsim.common.convergence import DEFAULT_EPSILON, is_converged
 from gossipsim.common.errors import InvalidInput, ShardFailed
 from gossipsim.common.graph import Graph
 from gossipsim.common.initial_values import Initialization, initial_values
-from gossipsim.common.rng import round_key, run_key, shuffled_order
+from gossipsim.common.memory import release_free_memory
+from gossipsim.common.rng import round_key, run_key
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardStub
 from gossipsim.common.wire import (
@@ -155,7 +156,7 @@ class ShardSession:
     async def _call(self, shard: int, phase: str, call: Awaitable[T], round_number: int = 0) -> T:
         try:
             return await asyncio.wait_for(call, self._call_timeout)
-        except (GRPCError, OSError, StreamTerminatedError, asyncio.TimeoutError) as error:
+        except (TimeoutError, GRPCError, OSError, StreamTerminatedError) as error:
             self._healthy = False
             where = f" of round {round_number}" if round_number else " (before round 1)"
             raise ShardFailed(
@@ -218,6 +219,7 @@ class ShardSession:
 
         replies = await self._all("Configure", configure)
         self._halo_ids = [array_from_proto(reply.halo_ids) for reply in replies]
+        release_free_memory()  # the serialized shard configurations
 
     async def run(self, *, run_id: str, seed: int, settings: RunSettings) -> RunResult:
         """One run: reset the shards to fresh initial values, then rounds until the stop."""
@@ -306,6 +308,10 @@ class ShardSession:
         if self.algorithm.order is Order.FIXED:
             order = np.arange(self.graph.n, dtype=np.int64)
         else:
+            # numba only here: a runner that never drives shuffled sequential shards never
+            # pays its ~60 MB
+            from gossipsim.common.rng_kernels import shuffled_order
+
             order = shuffled_order(round_key(key, r), self.graph.n)
         owners = np.searchsorted(self.bounds, order, side="right") - 1
         starts = np.concatenate([[0], np.flatnonzero(np.diff(owners)) + 1])

@@ -12,8 +12,8 @@ import sys
 
 import structlog
 from grpclib.client import Channel
-from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from gossipsim.common.errors import ShardFailed
 
@@ -28,7 +28,7 @@ async def check_health(address: str, *, timeout: float) -> None:
     channel = Channel(host, int(port))
     try:
         reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=timeout)
-    except (OSError, asyncio.TimeoutError, Exception) as error:  # any failure means unhealthy
+    except (TimeoutError, OSError, Exception) as error:  # any failure means unhealthy
         raise ShardFailed(f"node at {address} failed its health check: {error!r}") from error
     finally:
         channel.close()
@@ -64,7 +64,7 @@ class LocalProcessLauncher:
         assert process.stdout is not None
         try:
             line = await asyncio.wait_for(process.stdout.readline(), self._startup_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
             raise ShardFailed(
@@ -110,7 +110,7 @@ class LocalProcessLauncher:
                 process.terminate()
             try:
                 await asyncio.wait_for(process.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 

@@ -22,7 +22,7 @@ def selection_weights(graph: Graph, algorithm: Algorithm, *, seed: int = 0) -> n
     """Base selection weights for the algorithm's strategy (communities by Louvain)."""
     if not algorithm.selection.needs_communities:
         return None
-    from gossipsim.common.graph_metrics import louvain_communities  # noqa: PLC0415 (networkx-heavy)
+    from gossipsim.common.graph_metrics import louvain_communities
 
     return edge_weights(graph, algorithm, louvain_communities(graph, seed=seed))
 
@@ -50,8 +50,7 @@ async def simulate(
             call_timeout=settings.call_timeout,
         ) as session:
             return [
-                await session.run(run_id=run_id, seed=seed, settings=settings)
-                for run_id in run_ids
+                await session.run(run_id=run_id, seed=seed, settings=settings) for run_id in run_ids
             ]
     finally:
         if own_launcher is not None:

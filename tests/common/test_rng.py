@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gossipsim.common.rng import STREAM_INIT, STREAM_SELECT, draw_units, round_key, run_key, shuffled_order
+from gossipsim.common.rng import STREAM_INIT, STREAM_SELECT, draw_units, round_key, run_key
+from gossipsim.common.rng_kernels import draw_unit, shuffled_order
 
 
 def test_draws_are_uniform_and_streams_independent():
@@ -25,3 +26,9 @@ def test_shuffled_order_is_a_permutation_that_changes_every_round():
 
 def test_run_keys_differ_by_seed_and_run():
     assert len({run_key(s, r) for s in range(5) for r in ("a", "b", "c")}) == 15
+
+
+def test_numpy_and_numba_draws_agree_bit_for_bit():
+    key = round_key(run_key(3, "x"), 5)
+    units = draw_units(key, 500, STREAM_SELECT)
+    assert all(units[v] == draw_unit(key, v, STREAM_SELECT) for v in range(500))

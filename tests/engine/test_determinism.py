@@ -32,12 +32,22 @@ def assert_identical(a: RunResult, b: RunResult) -> None:
         {"rule": "average", "mode": "synchronous"},
         {"rule": "push_sum", "mode": "synchronous"},
         {"rule": "rumor_push_pull", "mode": "synchronous"},
-        {"rule": "average", "mode": "synchronous", "selection": "weighted_factor",
-         "memory": "complex", "factor": 3.0},
+        {
+            "rule": "average",
+            "mode": "synchronous",
+            "selection": "weighted_factor",
+            "memory": "complex",
+            "factor": 3.0,
+        },
         {"rule": "average", "mode": "sequential", "order": "shuffled"},
         {"rule": "push_sum", "mode": "sequential", "order": "fixed"},
-        {"rule": "min", "mode": "sequential", "order": "fixed",
-         "selection": "community_probabilities", "memory": "complex"},
+        {
+            "rule": "min",
+            "mode": "sequential",
+            "order": "fixed",
+            "selection": "community_probabilities",
+            "memory": "complex",
+        },
         {"rule": "rumor_pull", "mode": "sequential", "order": "shuffled", "memory": "memory"},
     ],
     ids=lambda options: "-".join(str(v) for v in options.values()),
@@ -48,11 +58,15 @@ async def test_results_are_bit_identical_for_1_2_4_and_7_shards(launcher, option
     settings = RunSettings(
         max_rounds=8,
         until_converged=False,
-        initialization=Initialization.AUTO if "rumor" in options["rule"] else Initialization.UNIFORM,
+        initialization=Initialization.AUTO
+        if "rumor" in options["rule"]
+        else Initialization.UNIFORM,
         history_every=2,
     )
     results = [
-        (await simulate(graph, algorithm, settings=settings, shards=s, seed=9, launcher=launcher))[0]
+        (await simulate(graph, algorithm, settings=settings, shards=s, seed=9, launcher=launcher))[
+            0
+        ]
         for s in SHARD_COUNTS
     ]
     for other in results[1:]:
@@ -63,15 +77,19 @@ async def test_results_are_bit_identical_for_1_2_4_and_7_shards(launcher, option
 async def test_repeated_runs_are_identical_and_repetitions_independent(launcher):
     graph = random_graph(120, 240, seed=2)
     algorithm = resolve_algorithm(rule="average", mode="sequential")
-    settings = RunSettings(max_rounds=5, until_converged=False, history_every=5,
-                           initialization=Initialization.UNIFORM)
-    first = await simulate(graph, algorithm, settings=settings, seed=4,
-                           run_ids=["r0", "r1"], launcher=launcher)
-    again = await simulate(graph, algorithm, settings=settings, seed=4,
-                           run_ids=["r0", "r1"], launcher=launcher)
+    settings = RunSettings(
+        max_rounds=5, until_converged=False, history_every=5, initialization=Initialization.UNIFORM
+    )
+    first = await simulate(
+        graph, algorithm, settings=settings, seed=4, run_ids=["r0", "r1"], launcher=launcher
+    )
+    again = await simulate(
+        graph, algorithm, settings=settings, seed=4, run_ids=["r0", "r1"], launcher=launcher
+    )
     for a, b in zip(first, again, strict=True):
         assert_identical(a, b)
     assert not np.array_equal(first[0].history[-1][1], first[1].history[-1][1])
-    other_seed = await simulate(graph, algorithm, settings=settings, seed=5,
-                                run_ids=["r0"], launcher=launcher)
+    other_seed = await simulate(
+        graph, algorithm, settings=settings, seed=5, run_ids=["r0"], launcher=launcher
+    )
     assert not np.array_equal(first[0].history[-1][1], other_seed[0].history[-1][1])

@@ -60,5 +60,6 @@ async def test_isolated_vertex_is_rejected_before_any_node_starts(launcher):
 async def test_more_shards_than_vertices_is_rejected(launcher):
     graph = random_graph(5, 5, seed=1)
     with pytest.raises(InvalidInput, match="shards"):
-        ShardSession(graph=graph, algorithm=resolve_algorithm("default"), launcher=launcher,
-                     shards=6)
+        ShardSession(
+            graph=graph, algorithm=resolve_algorithm("default"), launcher=launcher, shards=6
+        )

@@ -21,7 +21,9 @@ def fixture_algorithms(seed_crs) -> dict[str, dict]:
 
 
 def test_every_seed_algorithm_name_in_the_fixtures_is_accepted(seed_crs):
-    graph = load_graph({"resource": str(seed_crs / "graphs/examples-test-series/barab-n20-e2.0.yaml")})
+    graph = load_graph(
+        {"resource": str(seed_crs / "graphs/examples-test-series/barab-n20-e2.0.yaml")}
+    )
     specs = fixture_algorithms(seed_crs)
     assert len(specs) >= 20
     for name, spec in specs.items():
