@@ -105,6 +105,11 @@ class NodeShardService(NodeShardBase):
             raise GRPCError(Status.FAILED_PRECONDITION, str(error)) from error
         except ValueError as error:
             raise GRPCError(Status.INVALID_ARGUMENT, str(error)) from error
+        except GRPCError:
+            raise
+        except Exception as error:
+            log.exception("shard error", configuration=self._configuration_id)
+            raise GRPCError(Status.INTERNAL, f"node shard error: {error!r}") from error
         await stream.send_message(reply)
 
     def _require(self, configuration_id: str) -> ShardEngine:

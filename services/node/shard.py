@@ -101,8 +101,19 @@ class ShardEngine:
         self.neighbors = (
             neighbors if neighbors.dtype in (np.int32, np.int64) else neighbors.astype(np.int64)
         )
-        weighted = algorithm.weighted and edge_weights is not None
-        base = edge_weights if weighted and edge_weights is not None else _EMPTY_F64
+        # Memory penalizes partners through their weights, so uniform selection with memory
+        # becomes weighted selection over initial weights of 1 (the seed's DefaultMemory).
+        self.weighted = algorithm.weighted or algorithm.memory is not Memory.NONE
+        if algorithm.weighted and edge_weights is not None:
+            if len(edge_weights) != len(neighbors):
+                raise PhaseError(
+                    f"{len(edge_weights)} edge weights for {len(neighbors)} neighbour entries"
+                )
+            base = edge_weights
+        elif self.weighted:
+            base = np.ones(len(neighbors))
+        else:
+            base = _EMPTY_F64
         self.start_weights = np.ascontiguousarray(base, dtype=np.float64)
         self.weights = self.start_weights.copy()
         self.remembered = np.zeros(len(self.weights), dtype=np.bool_)
@@ -278,7 +289,7 @@ class ShardEngine:
                     self.n_local,
                     self.indptr,
                     self.weights,
-                    self.algorithm.weighted,
+                    self.weighted,
                     rkey,
                 )
                 self._chosen_cache = (round_number, picks)
@@ -297,7 +308,7 @@ class ShardEngine:
             self.remembered,
             self.dirty,
             self.rule,
-            self.algorithm.weighted,
+            self.weighted,
             int(self.algorithm.memory),
             self.algorithm.prior_partner_factor,
             rkey,
@@ -402,7 +413,7 @@ class ShardEngine:
             self.x,
             self.w,
             self.weights,
-            self.algorithm.weighted,
+            self.weighted,
             self.rule,
             round_key(self.run_key, round_number),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 
 import structlog
@@ -39,8 +40,15 @@ async def check_health(address: str, *, timeout: float) -> None:
 class LocalProcessLauncher:
     """Starts node services as child processes on 127.0.0.1 and pools them."""
 
-    def __init__(self, *, startup_timeout: float = 120.0, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 120.0,
+        python: str = sys.executable,
+        log_level: str = "warning",
+    ) -> None:
         self._startup_timeout = startup_timeout
+        self._log_level = log_level
         self._python = python
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._idle: list[str] = []
@@ -59,7 +67,8 @@ class LocalProcessLauncher:
             "--port",
             "0",
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=None,  # node logs go where the runner's go
+            env={**os.environ, "GOSSIPSIM_LOG_LEVEL": self._log_level},
         )
         assert process.stdout is not None
         try:
