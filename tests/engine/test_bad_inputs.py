@@ -37,7 +37,7 @@ from gossipsim.runner.driver import RunSettings
             "no_such_graph",
         ),
         (lambda: load_graph({"generator": "complete_graph", "params": {"n": -5}}), GraphError, "n"),
-        (lambda: load_graph({"adjacency": ["0 1 2,", "1 x,"]}), GraphError, "line 2"),
+        (lambda: load_graph({"adjacency": ["0 1 2,", "1, 3,"]}), GraphError, "line 2"),
         (
             lambda: load_graph(
                 {"generator": "complete_graph", "params": {"n": 5000}},
