@@ -365,30 +365,10 @@ def settle(first: int, requester: np.ndarray, value: np.ndarray, x: np.ndarray, 
 
 
 @njit(cache=True)
-def apply_contacts(
-    first: int,
-    vertices: np.ndarray,
-    partners: np.ndarray,
-    changed: np.ndarray,
-    indptr: np.ndarray,
-    neighbors: np.ndarray,
-    weights: np.ndarray,
-    start_weights: np.ndarray,
-    remembered: np.ndarray,
-    memory: int,
-    factor: float,
+def restore_weights(
+    changed: np.ndarray, indptr: np.ndarray, weights: np.ndarray, start_weights: np.ndarray
 ) -> None:
-    """Synchronous memory update at the end of a round.
-
-    Complex memory first restores the weights of every vertex whose value changed during the
-    round, then every contact multiplies its partner's weight; multiplications commute, so
-    the order of contacts does not matter.
-    """
-    if memory == MEMORY_COMPLEX:
-        for i in np.flatnonzero(changed):
-            for e in range(indptr[i], indptr[i + 1]):
-                weights[e] = start_weights[e]
-    for k in range(vertices.shape[0]):
-        row = vertices[k] - first
-        edge = find_edge(row, partners[k], indptr, neighbors)
-        remember(row, edge, False, indptr, weights, start_weights, remembered, memory, factor)
+    """Complex memory forgets: rows of vertices whose value changed get their initial weights."""
+    for i in np.flatnonzero(changed):
+        for e in range(indptr[i], indptr[i + 1]):
+            weights[e] = start_weights[e]

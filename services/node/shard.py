@@ -46,9 +46,6 @@ class ShardAlgorithm:
 class Batch:
     """Arrays one shard sends another in one phase (unused arrays stay empty)."""
 
-    def is_empty(self) -> bool:
-        return len(self.ids) == 0 and len(self.event_targets) == 0
-
     ids: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
     partners: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
     x: np.ndarray = field(default_factory=lambda: _EMPTY_F64)
@@ -57,6 +54,9 @@ class Batch:
     event_targets: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
     event_partners: np.ndarray = field(default_factory=lambda: _EMPTY_I64)
     event_changed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+
+    def is_empty(self) -> bool:
+        return len(self.ids) == 0 and len(self.event_targets) == 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -362,19 +362,23 @@ class ShardEngine:
         self.x[halo_slots] = batch.x[~owned][present]
         self.w[halo_slots] = batch.w[~owned][present]
         if len(batch.event_targets):
-            kernels.replay_events(
-                self.first,
-                batch.event_targets,
-                batch.event_partners,
-                batch.event_changed,
-                self.indptr,
-                self.neighbors,
-                self.weights,
-                self.start_weights,
-                self.remembered,
-                int(self.algorithm.memory),
-                self.algorithm.prior_partner_factor,
-            )
+            self._remember(batch.event_targets, batch.event_partners, batch.event_changed)
+
+    def _remember(self, vertices: np.ndarray, partners: np.ndarray, changed: np.ndarray) -> None:
+        """Memory updates of local vertices for their contacts, in order."""
+        kernels.replay_events(
+            self.first,
+            vertices,
+            partners,
+            changed,
+            self.indptr,
+            self.neighbors,
+            self.weights,
+            self.start_weights,
+            self.remembered,
+            int(self.algorithm.memory),
+            self.algorithm.prior_partner_factor,
+        )
 
     # --- synchronous mode ----------------------------------------------------------------
 
@@ -503,18 +507,12 @@ class ShardEngine:
             self._contacts.append((replies.ids, replies.partners))
             vertices = np.concatenate([c[0] for c in self._contacts])
             partners = np.concatenate([c[1] for c in self._contacts])
-            kernels.apply_contacts(
-                self.first,
-                vertices,
-                partners,
-                self.x[: self.n_local] != self._snapshot,
-                self.indptr,
-                self.neighbors,
-                self.weights,
-                self.start_weights,
-                self.remembered,
-                int(self.algorithm.memory),
-                self.algorithm.prior_partner_factor,
-            )
+            # Complex memory first forgets for every vertex whose value changed this round,
+            # then every contact multiplies; multiplications commute, so contact order and
+            # sharding do not matter.
+            if self.algorithm.memory is Memory.COMPLEX:
+                changed = self.x[: self.n_local] != self._snapshot
+                kernels.restore_weights(changed, self.indptr, self.weights, self.start_weights)
+            self._remember(vertices, partners, np.zeros(len(vertices), dtype=np.bool_))
         self._contacts = []
         return self.aggregates()
