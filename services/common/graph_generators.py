@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from gossipsim.common.graph import FloatArray, Graph, IntArray
+from gossipsim.common.graph import FloatArray, Graph, IndexArray, IntArray
 
 __all__ = [
     "complete_graph",
@@ -65,11 +65,11 @@ def csr_graph(
     rows, cols = np.divmod(keys, n)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    index_type = np.int32 if n < 2**31 else np.int64
+    indices: IndexArray = cols.astype(np.int32) if n < 2**31 else cols.astype(np.int64)
     return Graph(
         name=name,
         indptr=indptr,
-        indices=cols.astype(index_type),
+        indices=indices,
         labels=labels,
         initial_values=initial_values,
     )
