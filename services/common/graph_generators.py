@@ -2,8 +2,8 @@
 
 Why not networkx: its generators build a dict-of-dicts graph at about 1 KB per edge and loop in
 Python, so a 1e6-vertex benchmark graph would take minutes and gigabytes before the first round.
-These generators draw whole edge arrays with numpy and hand them to :func:`csr_graph` (the
-contract of ``Graph.from_edges``), which sorts, symmetrises and deduplicates them.
+These generators draw whole edge arrays with numpy and hand them to :meth:`Graph.from_edges`,
+which sorts, symmetrises and deduplicates them.
 
 Every random generator takes ``seed`` and draws only from ``np.random.default_rng(seed)``, so a
 graph is a pure function of its parameters. The names and parameters match the networkx
@@ -15,13 +15,11 @@ results are the same distributions, not the same graphs. Vertices are always ``0
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-from gossipsim.common.graph import FloatArray, Graph, IndexArray, IntArray
+from gossipsim.common.graph import Graph, IntArray
 
 __all__ = [
     "complete_graph",
-    "csr_graph",
     "cycle_graph",
     "fast_gnp_random_graph",
     "gnm_random_graph",
@@ -29,50 +27,6 @@ __all__ = [
     "path_graph",
     "random_k_out_graph",
 ]
-
-
-def csr_graph(
-    n: int,
-    src: npt.ArrayLike,
-    dst: npt.ArrayLike,
-    *,
-    name: str,
-    labels: tuple[str, ...] | None = None,
-    initial_values: FloatArray | None = None,
-) -> Graph:
-    """Build a :class:`Graph` with the contract of :meth:`Graph.from_edges`, fast.
-
-    ``Graph.from_edges`` deduplicates with ``np.unique``, which with the installed numpy 2.x
-    takes ~9 s for the 8e6 keys of a 1e6-vertex k-out graph; a sort plus a neighbour
-    comparison gives the same keys in ~0.2 s. Once ``Graph.from_edges`` does the same, this
-    can become a plain call to it.
-    """
-    s = np.asarray(src, dtype=np.int64).ravel()
-    d = np.asarray(dst, dtype=np.int64).ravel()
-    if s.shape != d.shape:
-        raise ValueError("src and dst must have the same length")
-    if len(s) and (min(s.min(), d.min()) < 0 or max(s.max(), d.max()) >= n):
-        raise ValueError(f"edge endpoints must lie in 0..{n - 1}")
-    keep = s != d
-    s, d = s[keep], d[keep]
-    keys = np.concatenate([s * n + d, d * n + s])
-    keys.sort()
-    if len(keys):
-        first = np.empty(len(keys), dtype=bool)
-        first[0] = True
-        np.not_equal(keys[1:], keys[:-1], out=first[1:])
-        keys = keys[first]
-    rows, cols = np.divmod(keys, n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    indices: IndexArray = cols.astype(np.int32) if n < 2**31 else cols.astype(np.int64)
-    return Graph(
-        name=name,
-        indptr=indptr,
-        indices=indices,
-        labels=labels,
-        initial_values=initial_values,
-    )
 
 
 def random_k_out_graph(n: int, k: int, seed: int | None = None) -> Graph:
@@ -88,28 +42,28 @@ def random_k_out_graph(n: int, k: int, seed: int | None = None) -> Graph:
     src = np.repeat(np.arange(n, dtype=np.int64), k)
     # Offsets 1..n-1 from the vertex itself: uniform over the others, never a self loop.
     dst = (src + 1 + offsets.ravel()) % n
-    return csr_graph(n, src, dst, name=f"random_k_out-n{n}-k{k}")
+    return Graph.from_edges(n, src, dst, name=f"random_k_out-n{n}-k{k}")
 
 
 def complete_graph(n: int) -> Graph:
     """Every pair of the ``n`` vertices is joined."""
     _require(n >= 1, f"n must be at least 1, got {n}")
     src, dst = np.triu_indices(n, k=1)
-    return csr_graph(n, src, dst, name=f"complete-n{n}")
+    return Graph.from_edges(n, src, dst, name=f"complete-n{n}")
 
 
 def cycle_graph(n: int) -> Graph:
     """A ring ``0 - 1 - … - (n-1) - 0``."""
     _require(n >= 1, f"n must be at least 1, got {n}")
     src = np.arange(n, dtype=np.int64)
-    return csr_graph(n, src, (src + 1) % n, name=f"cycle-n{n}")
+    return Graph.from_edges(n, src, (src + 1) % n, name=f"cycle-n{n}")
 
 
 def path_graph(n: int) -> Graph:
     """A line ``0 - 1 - … - (n-1)``."""
     _require(n >= 1, f"n must be at least 1, got {n}")
     src = np.arange(n - 1, dtype=np.int64)
-    return csr_graph(n, src, src + 1, name=f"path-n{n}")
+    return Graph.from_edges(n, src, src + 1, name=f"path-n{n}")
 
 
 def grid_2d_graph(m: int, n: int, periodic: bool = False) -> Graph:
@@ -123,7 +77,7 @@ def grid_2d_graph(m: int, n: int, periodic: bool = False) -> Graph:
         pairs.append((ids[-1, :], ids[0, :]))
     src = np.concatenate([a.ravel() for a, _ in pairs])
     dst = np.concatenate([b.ravel() for _, b in pairs])
-    return csr_graph(m * n, src, dst, name=f"grid_2d-{m}x{n}")
+    return Graph.from_edges(m * n, src, dst, name=f"grid_2d-{m}x{n}")
 
 
 def gnm_random_graph(n: int, m: int, seed: int | None = None) -> Graph:
@@ -133,7 +87,7 @@ def gnm_random_graph(n: int, m: int, seed: int | None = None) -> Graph:
     _require(0 <= m <= pairs, f"m must lie in 0..n(n-1)/2 = 0..{pairs}, got {m}")
     rng = np.random.default_rng(seed)
     src, dst = _pairs_from_ranks(_sample_ranks(rng, pairs, m), n)
-    return csr_graph(n, src, dst, name=f"gnm-n{n}-m{m}")
+    return Graph.from_edges(n, src, dst, name=f"gnm-n{n}-m{m}")
 
 
 def fast_gnp_random_graph(n: int, p: float, seed: int | None = None) -> Graph:
@@ -148,7 +102,7 @@ def fast_gnp_random_graph(n: int, p: float, seed: int | None = None) -> Graph:
     pairs = n * (n - 1) // 2
     m = int(rng.binomial(pairs, p))
     src, dst = _pairs_from_ranks(_sample_ranks(rng, pairs, m), n)
-    return csr_graph(n, src, dst, name=f"gnp-n{n}-p{p:g}")
+    return Graph.from_edges(n, src, dst, name=f"gnp-n{n}-p{p:g}")
 
 
 def _distinct_per_row(rng: np.random.Generator, *, rows: int, k: int, span: int) -> IntArray:

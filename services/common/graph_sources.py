@@ -518,7 +518,7 @@ def _graph_from_adjacency(raw: object, *, name: str, limits: GraphLimits, field:
     is_head = np.zeros(len(tokens), dtype=bool)
     is_head[heads] = True
     src = np.repeat(ids[is_head], counts)
-    return graph_generators.csr_graph(n, src, ids[~is_head], name=name, labels=labels)
+    return Graph.from_edges(n, src, ids[~is_head], name=name, labels=labels)
 
 
 def _split_adjacency(raw: object, field: str) -> tuple[list[int], list[str], list[int]]:
@@ -626,7 +626,7 @@ def _graph_from_networkx(graph: nx.Graph, *, name: str) -> Graph:
         [(position[u], position[v]) for u, v in graph.edges()], dtype=np.int64
     ).reshape(-1, 2)
     values = _node_values(graph, nodes, ids)
-    return graph_generators.csr_graph(
+    return Graph.from_edges(
         n, edges[:, 0], edges[:, 1], name=name, labels=labels, initial_values=values
     )
 
@@ -671,7 +671,7 @@ def _load_text_graph(path: Path, file_format: str, limits: GraphLimits, field: s
     tokens = _parse_edge_lines(text, csv=file_format == "csv", limits=limits, field=field)
     ids, n, labels = _index_labels(tokens)
     limits.check_vertices(n, field=field)
-    return graph_generators.csr_graph(n, ids[0::2], ids[1::2], name=_stem(path), labels=labels)
+    return Graph.from_edges(n, ids[0::2], ids[1::2], name=_stem(path), labels=labels)
 
 
 def _read_text(path: Path) -> str:

@@ -181,16 +181,6 @@ def test_generators_returning_directed_multigraphs_become_simple_undirected() ->
     assert_valid_csr(graph)
 
 
-def test_csr_graph_matches_graph_from_edges() -> None:
-    rng = np.random.default_rng(0)
-    src, dst = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
-    fast = gg.csr_graph(40, src, dst, name="g")
-    reference = Graph.from_edges(40, src, dst, name="g")
-    assert np.array_equal(fast.indptr, reference.indptr)
-    assert np.array_equal(fast.indices, reference.indices)
-    assert fast.indices.dtype == reference.indices.dtype
-
-
 def test_random_k_out_graph_degrees_and_determinism() -> None:
     graph = gg.random_k_out_graph(5000, 4, seed=3)
     assert graph.degrees.min() >= 4
