@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gossipsim.common.algorithms import Algorithm
+from gossipsim.common.errors import AlgorithmError
 from gossipsim.common.graph import Graph
 from gossipsim.common.selection_weights import edge_weights
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
@@ -22,9 +23,16 @@ def selection_weights(graph: Graph, algorithm: Algorithm, *, seed: int = 0) -> n
     """Base selection weights for the algorithm's strategy (communities by Louvain)."""
     if not algorithm.selection.needs_communities:
         return None
-    from gossipsim.common.graph_metrics import louvain_communities
+    from gossipsim.common.graph_metrics import LOUVAIN_LIMIT, louvain_communities
 
-    return edge_weights(graph, algorithm, louvain_communities(graph, seed=seed))
+    if graph.n > LOUVAIN_LIMIT:
+        raise AlgorithmError(
+            f"strategy {algorithm.selection.name.lower()} needs Louvain communities, which "
+            f"gossipsim computes for graphs of up to {LOUVAIN_LIMIT} vertices; graph "
+            f"{graph.name!r} has {graph.n}. Use uniform selection for graphs this large.",
+            field="algorithm",
+        )
+    return edge_weights(graph, algorithm, louvain_communities(graph, seed=seed), seed=seed)
 
 
 async def simulate(
