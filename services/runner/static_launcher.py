@@ -1,0 +1,52 @@
+"""Connect to node services that run already (a static pool), instead of starting them.
+
+For node services started by hand (``python -m gossipsim.node``) or deployed as a fixed pool.
+A node is handed to one session at a time; a node released as unhealthy leaves the pool
+until it passes its health check again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gossipsim.common.errors import ShardFailed
+from gossipsim.runner.local_launcher import check_health
+
+
+class StaticNodeLauncher:
+    """Hands out ``host:port`` addresses from a fixed list."""
+
+    def __init__(self, addresses: list[str], *, health_timeout: float = 5.0) -> None:
+        if not addresses:
+            raise ValueError("a static node pool needs at least one address")
+        self._free = list(addresses)
+        self._health_timeout = health_timeout
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, count: int, *, run_id: str) -> list[str]:
+        async with self._lock:
+            healthy = []
+            for address in list(self._free):
+                if len(healthy) == count:
+                    break
+                try:
+                    await check_health(address, timeout=self._health_timeout)
+                    healthy.append(address)
+                except ShardFailed:
+                    continue
+            if len(healthy) < count:
+                raise ShardFailed(
+                    f"run {run_id} needs {count} node services but only {len(healthy)} of the "
+                    f"static pool ({len(self._free)} free) are healthy; start more nodes or use "
+                    "fewer shards"
+                )
+            for address in healthy:
+                self._free.remove(address)
+            return healthy
+
+    async def release(self, addresses: list[str], *, healthy: bool) -> None:
+        async with self._lock:
+            self._free.extend(addresses)  # an unhealthy node is re-checked before reuse
+
+    async def close(self) -> None:
+        """The nodes are not ours to stop."""
