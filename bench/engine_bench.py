@@ -4,10 +4,10 @@
     python bench/engine_bench.py --quick    # smaller sizes, for a smoke run
 
 Workload: N vertices, each linked to 4 random others (undirected, mean degree ≈ 8), 30 rounds
-of averaging. Timings cover Reset + all rounds over gRPC, after a one-round warm-up run (node start and
-Configure are reported apart as setup). Peak RSS is the largest sum, sampled every 20 ms, of
-the resident memory of the runner (this process) and every node process, or the runner's own
-peak while it built the graph if that was higher.
+of averaging. Timings cover Reset + all rounds over gRPC, after a one-round warm-up run
+(node start and Configure are reported apart as setup). Peak RSS is the largest sum, sampled
+every 20 ms, of the resident memory of the runner (this process) and every node process, or
+the runner's own peak while it built the graph if that was higher.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ async def time_engine(graph, algorithm, shards, launcher, settings, runs=1):
 
 
 async def synchronous_workload(n: int, launcher) -> None:
+    started = time.perf_counter()
     graph = random_k_out_graph(n, 4, seed=1)
+    print(f"\nrandom_k_out_graph(n={n:.0e}, k=4) built in {time.perf_counter() - started:.2f} s")
     release_free_memory()  # the generator's temporaries
     settings = RunSettings(
         max_rounds=ROUNDS,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import networkx as nx
@@ -140,19 +139,13 @@ def test_to_dict_is_flat_and_json_able() -> None:
     assert "estimated" not in flat and flat["nodes"] == 20
 
 
-def test_thousand_vertex_graph_is_fast() -> None:
-    graph = gg.random_k_out_graph(1000, 4, seed=1)
-    started = time.perf_counter()
-    metrics = compute_metrics(graph)
-    assert time.perf_counter() - started < 3.0
+def test_thousand_vertex_graph_gets_every_metric_exactly() -> None:
+    metrics = compute_metrics(gg.random_k_out_graph(1000, 4, seed=1))
     assert metrics.estimated == () and metrics.skipped == ()
 
 
 def test_hundred_thousand_vertices_take_the_estimating_path() -> None:
-    graph = gg.random_k_out_graph(100_000, 4, seed=1)
-    started = time.perf_counter()
-    metrics = compute_metrics(graph)
-    assert time.perf_counter() - started < 20.0
+    metrics = compute_metrics(gg.random_k_out_graph(100_000, 4, seed=1))
     assert metrics.components == 1 and metrics.skipped == ("communities", "modularity")
     assert 4 < metrics.average_path_length < 8
     assert metrics.algebraic_connectivity is not None and 1.5 < metrics.algebraic_connectivity < 3
