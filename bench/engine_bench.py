@@ -178,6 +178,29 @@ async def sequential_workload(n: int, launcher) -> None:
     )
 
 
+async def sequential_sharded_workload(n: int, launcher) -> None:
+    """Several shards in sequential mode: exact, and bounded by one round trip per turn."""
+    graph = random_k_out_graph(n, 4, seed=1)
+    rounds = 5
+    settings = RunSettings(
+        max_rounds=rounds,
+        until_converged=False,
+        initialization=Initialization.UNIFORM,
+        call_timeout=600,
+    )
+    print(f"\nsequential averaging on several shards, N={n:.0e}, {rounds} rounds")
+    for order in ("fixed", "shuffled"):
+        algorithm = resolve_algorithm(rule="average", mode="sequential", order=order)
+        for shards in (2, 4):
+            _, _, elapsed, _ = await time_engine(graph, algorithm, shards, launcher, settings)
+            turns = shards if order == "fixed" else round(n * (1 - 1 / shards))
+            print(
+                f"  order {order:8s} {shards} shards  {n * rounds / elapsed / 1e6:8.3f} M "
+                f"node-rounds/s  (~{turns} turns per round)"
+            )
+        await launcher.close()
+
+
 async def seed_min_workload(launcher) -> None:
     paths = find_seed_graphs(FIXTURES / "seed-crs" / "graphs" / "series1")[:10]
     if not paths:
@@ -207,6 +230,7 @@ async def main() -> None:
     async with LocalProcessLauncher() as launcher:
         await seed_min_workload(launcher)
         await sequential_workload(100_000 // scale, launcher)
+        await sequential_sharded_workload(10_000 // scale, launcher)
         await synchronous_workload(1_000_000 // scale, launcher)
 
 
