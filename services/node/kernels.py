@@ -372,3 +372,16 @@ def restore_weights(
     for i in np.flatnonzero(changed):
         for e in range(indptr[i], indptr[i + 1]):
             weights[e] = start_weights[e]
+
+
+@njit(cache=True)
+def apply_pairs(
+    rule: int, x: np.ndarray, w: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> None:
+    """Sequential exchanges between slot pairs (initiator, partner), in order.
+
+    A remote end is a halo slot holding the value its owner sent for this exchange; what the
+    exchange writes there is discarded, the owner computes the same on its side.
+    """
+    for k in range(left.shape[0]):
+        exchange(rule, x, w, left[k], right[k])

@@ -123,7 +123,7 @@ class NodeShardService(NodeShardBase):
         return self._engine
 
     async def _send_to_peers(
-        self, outgoing: dict[int, Batch], *, round_number: int, kind: int
+        self, outgoing: dict[int, Batch], *, round_number: int, kind: int, wave: int = 0
     ) -> None:
         """Deliver each peer its batch, all at once; fail naming the peer that did not answer."""
         engine = self._engine
@@ -139,6 +139,7 @@ class NodeShardService(NodeShardBase):
                 kind=kind,
                 from_shard=engine.index,
             )
+            request.wave = wave
             try:
                 await stub.Deliver(request, timeout=self._peer_timeout)
             except (TimeoutError, GRPCError, OSError, StreamTerminatedError) as error:
@@ -273,12 +274,49 @@ class NodeShardService(NodeShardBase):
 
         await self._handle(stream, work)
 
+    async def SelectPartners(self, stream: Stream[pb.PhaseRequest, pb.PartnersReply]) -> None:
+        async def work(request: pb.PhaseRequest) -> pb.PartnersReply:
+            engine = self._require(request.configuration_id)
+            partners = engine.select_partners(request.round)
+            return pb.PartnersReply(partners=array_to_proto(partners))
+
+        await self._handle(stream, work)
+
+    async def ScheduleRound(self, stream: Stream[pb.ScheduleRequest, pb.Empty]) -> None:
+        async def work(request: pb.ScheduleRequest) -> pb.Empty:
+            engine = self._require(request.configuration_id)
+            outgoing = engine.schedule_round(
+                request.round,
+                array_from_proto(request.initiators),
+                array_from_proto(request.partners),
+                array_from_proto(request.waves),
+            )
+            await self._send_to_peers(
+                outgoing, round_number=request.round, kind=pb.WAVE_VALUES, wave=0
+            )
+            return pb.Empty()
+
+        await self._handle(stream, work)
+
+    async def Wave(self, stream: Stream[pb.WaveRequest, pb.Empty]) -> None:
+        async def work(request: pb.WaveRequest) -> pb.Empty:
+            engine = self._require(request.configuration_id)
+            outgoing = engine.wave(request.round, request.wave)
+            await self._send_to_peers(
+                outgoing, round_number=request.round, kind=pb.WAVE_VALUES, wave=request.wave + 1
+            )
+            return pb.Empty()
+
+        await self._handle(stream, work)
+
     async def Deliver(self, stream: Stream[pb.DeliverRequest, pb.Empty]) -> None:
         async def work(request: pb.DeliverRequest) -> pb.Empty:
             engine = self._require(request.configuration_id)
             batch = _batch_from_request(request)
             if request.kind == pb.UPDATES:
                 engine.accept_updates(batch)
+            elif request.kind == pb.WAVE_VALUES:
+                engine.accept_wave_values(request.round, request.wave, batch)
             elif request.kind in _KIND_NAMES:
                 engine.accept(request.round, _KIND_NAMES[request.kind], request.from_shard, batch)
             else:

@@ -60,6 +60,25 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _Schedule:
+    """This shard's exchanges of one sequential round, sorted by wave (round order within)."""
+
+    round: int
+    bounds: np.ndarray  # exchanges of wave w are [bounds[w], bounds[w + 1])
+    initiators: np.ndarray
+    partners: np.ndarray
+    left: np.ndarray  # slots of the initiators
+    right: np.ndarray  # slots of the partners
+    owned_left: np.ndarray
+    owned_right: np.ndarray
+
+    def range(self, wave: int) -> tuple[int, int]:
+        if not 0 <= wave < len(self.bounds) - 1:
+            return 0, 0
+        return int(self.bounds[wave]), int(self.bounds[wave + 1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoundsOutcome:
     rounds: list[Aggregates]  # [0] is the initial state
     converged: bool
@@ -130,6 +149,8 @@ class ShardEngine:
         self.run_key = 0
         self._order_cache: tuple[int, np.ndarray] | None = None
         self._chosen_cache: tuple[int, np.ndarray] | None = None
+        self._schedule: _Schedule | None = None
+        self._wave_inbox: dict[tuple[int, int], list[Batch]] = {}
         self._round = -1
         self._inbox: dict[tuple[int, str], dict[int, Batch]] = {}
         self._contacts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -195,6 +216,8 @@ class ShardEngine:
         self.dirty[:] = False
         self._order_cache = None
         self._chosen_cache = None
+        self._schedule = None
+        self._wave_inbox = {}
         self._round = 0  # rounds proper start at 1
         self._inbox = {}
         self._contacts = []
@@ -283,17 +306,7 @@ class ShardEngine:
         rkey = round_key(self.run_key, round_number)
         partner_slots = _EMPTY_I64
         if self.algorithm.memory is Memory.NONE:
-            if self._chosen_cache is None or self._chosen_cache[0] != round_number:
-                picks = kernels.select_all(
-                    self.first,
-                    self.n_local,
-                    self.indptr,
-                    self.weights,
-                    self.weighted,
-                    rkey,
-                )
-                self._chosen_cache = (round_number, picks)
-            partner_slots = self.slots[self._chosen_cache[1][local]]
+            partner_slots = self.slots[self._round_choices(round_number)[local]]
         count = kernels.sequential_pass(
             initiators,
             self.first,
@@ -321,6 +334,104 @@ class ShardEngine:
         return self._turn_updates(
             event_targets[:count], event_partners[:count], event_changed[:count]
         )
+
+    def _round_choices(self, round_number: int) -> np.ndarray:
+        """The CSR entry each local vertex contacts this round (memoryless selection only)."""
+        if self._chosen_cache is None or self._chosen_cache[0] != round_number:
+            picks = kernels.select_all(
+                self.first,
+                self.n_local,
+                self.indptr,
+                self.weights,
+                self.weighted,
+                round_key(self.run_key, round_number),
+            )
+            self._chosen_cache = (round_number, picks)
+        return self._chosen_cache[1]
+
+    # --- sequential mode in waves (several shards, no memory) ----------------------------
+
+    def select_partners(self, round_number: int) -> np.ndarray:
+        """The neighbour (global id) each local vertex contacts this round."""
+        if self.algorithm.mode is not Mode.SEQUENTIAL or self.algorithm.memory is not Memory.NONE:
+            raise PhaseError("partners are chosen up front only in sequential mode without memory")
+        return self.neighbors[self._round_choices(round_number)].astype(np.int64)
+
+    def _slot_of(self, ids: np.ndarray) -> np.ndarray:
+        local = (ids >= self.first) & (ids < self.first + self.n_local)
+        return np.where(local, ids - self.first, self.n_local + np.searchsorted(self.halo_ids, ids))
+
+    def schedule_round(
+        self, round_number: int, initiators: np.ndarray, partners: np.ndarray, waves: np.ndarray
+    ) -> dict[int, Batch]:
+        """Keep this shard's exchanges of the round by wave; send what wave 0 needs."""
+        if not len(initiators) == len(partners) == len(waves):
+            raise PhaseError("a round schedule needs as many partners and waves as initiators")
+        order = np.argsort(waves, kind="stable")  # within a wave, round order is kept
+        initiators, partners, waves = initiators[order], partners[order], waves[order]
+        owned_left = (initiators >= self.first) & (initiators < self.first + self.n_local)
+        owned_right = (partners >= self.first) & (partners < self.first + self.n_local)
+        if len(initiators) and not np.all(owned_left | owned_right):
+            raise PhaseError(f"the schedule holds exchanges that do not touch shard {self.index}")
+        self._wave_inbox = {key: v for key, v in self._wave_inbox.items() if key[0] >= round_number}
+        top = int(waves[-1]) + 1 if len(waves) else 0
+        self._schedule = _Schedule(
+            round=round_number,
+            bounds=np.searchsorted(waves, np.arange(top + 1)),
+            initiators=initiators,
+            partners=partners,
+            left=self._slot_of(initiators),
+            right=self._slot_of(partners),
+            owned_left=owned_left,
+            owned_right=owned_right,
+        )
+        return self._wave_values(0)
+
+    def accept_wave_values(self, round_number: int, wave: int, batch: Batch) -> None:
+        """Values for one wave, kept until it starts.
+
+        They can arrive early: a peer that finished wave w sends its values for wave w+1
+        while this shard may not have run wave w yet, and wave w may still need the same
+        vertices' older values.
+        """
+        self._wave_inbox.setdefault((round_number, wave), []).append(batch)
+
+    def wave(self, round_number: int, wave: int) -> dict[int, Batch]:
+        """Apply this shard's exchanges of one wave; send what the next wave needs."""
+        schedule = self._schedule
+        if schedule is None or schedule.round != round_number:
+            raise PhaseError(f"wave {wave} of round {round_number} without its schedule")
+        for batch in self._wave_inbox.pop((round_number, wave), []):
+            self.accept_updates(batch)
+        lo, hi = schedule.range(wave)
+        kernels.apply_pairs(self.rule, self.x, self.w, schedule.left[lo:hi], schedule.right[lo:hi])
+        return self._wave_values(wave + 1)
+
+    def _wave_values(self, wave: int) -> dict[int, Batch]:
+        """Values of local ends of the wave's cross-shard exchanges, for the other ends' owners."""
+        schedule = self._schedule
+        assert schedule is not None
+        lo, hi = schedule.range(wave)
+        left_local = schedule.owned_left[lo:hi]
+        right_local = schedule.owned_right[lo:hi]
+        sends_left = left_local & ~right_local
+        sends_right = right_local & ~left_local
+        ids = np.concatenate(
+            [schedule.initiators[lo:hi][sends_left], schedule.partners[lo:hi][sends_right]]
+        )
+        destination = np.concatenate(
+            [schedule.partners[lo:hi][sends_left], schedule.initiators[lo:hi][sends_right]]
+        )
+        slots = ids - self.first
+        owners = self._owner(destination)
+        return {
+            peer: Batch(
+                ids=ids[owners == peer],
+                x=self.x[slots[owners == peer]],
+                w=self.w[slots[owners == peer]],
+            )
+            for peer in np.unique(owners).tolist()
+        }
 
     def _turn_updates(
         self, targets: np.ndarray, partners: np.ndarray, changed: np.ndarray

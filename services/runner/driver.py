@@ -23,7 +23,7 @@ from grpclib.client import Channel
 from grpclib.exceptions import StreamTerminatedError
 
 from gossipsim.common.aggregates import Aggregates
-from gossipsim.common.algorithms import Algorithm, Mode, Order
+from gossipsim.common.algorithms import Algorithm, Memory, Mode, Order
 from gossipsim.common.convergence import DEFAULT_EPSILON, is_converged
 from gossipsim.common.errors import InvalidInput, ShardFailed
 from gossipsim.common.graph import Graph
@@ -46,6 +46,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 MAX_ROUNDS_LIMIT = 1_000_000
+# A sequential round over several shards runs as turns while there are at most this many
+# (one call each), else as dependency waves (about e·ln N of them, each a call to every shard).
+MAX_TURNS_BEFORE_WAVES = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,6 +291,11 @@ class ShardSession:
             run_id=run_id, rounds=r, converged=converged, aggregates=aggregates, history=history
         )
 
+    def _wave(self, round_number: int, wave: int) -> pb.WaveRequest:
+        return pb.WaveRequest(
+            configuration_id=self._configuration_id, round=round_number, wave=wave
+        )
+
     def _phase(self, round_number: int) -> pb.PhaseRequest:
         return pb.PhaseRequest(configuration_id=self._configuration_id, round=round_number)
 
@@ -303,17 +311,42 @@ class ShardSession:
             merged = merged.merge(aggregates_from_proto(reply.aggregates))
         return merged
 
-    async def _sequential_round(self, r: int, key: int) -> None:
-        """One turn per maximal stretch of the order whose initiators share a shard."""
+    def _initiation_order(self, r: int, key: int) -> np.ndarray:
         if self.algorithm.order is Order.FIXED:
-            order = np.arange(self.graph.n, dtype=np.int64)
-        else:
-            # numba only here: a runner that never drives shuffled sequential shards never
-            # pays its ~60 MB
-            from gossipsim.common.rng_kernels import shuffled_order
+            return np.arange(self.graph.n, dtype=np.int64)
+        # numba only here: a runner that never drives shuffled sequential shards never pays
+        # its ~60 MB
+        from gossipsim.common.rng_kernels import shuffled_order
 
-            order = shuffled_order(round_key(key, r), self.graph.n)
-        owners = np.searchsorted(self.bounds, order, side="right") - 1
+        return shuffled_order(round_key(key, r), self.graph.n)
+
+    async def _sequential_round(self, r: int, key: int) -> None:
+        """Turns when they are few (fixed order) or required (memory), waves otherwise.
+
+        Memory makes a vertex's choice depend on its earlier exchanges, so the exchanges of a
+        round cannot be known up front and the owner of each initiator must run it in order.
+        Without memory, a shuffled order would need a turn almost per vertex, while its
+        dependency waves number about e·ln N.
+        """
+        order = self._initiation_order(r, key)
+        if self._sequential_in_turns:
+            owners = np.searchsorted(self.bounds, order, side="right") - 1
+            await self._sequential_round_in_turns(r, order, owners)
+        else:
+            await self._sequential_round_in_waves(r, order)
+
+    @property
+    def _sequential_in_turns(self) -> bool:
+        """Fixed per configuration: halo copies are kept current by turns only, so a run
+        never mixes the two (a fixed order over contiguous shards is one turn per shard)."""
+        if self.algorithm.memory is not Memory.NONE:
+            return True
+        return self.algorithm.order is Order.FIXED and self.shard_count <= MAX_TURNS_BEFORE_WAVES
+
+    async def _sequential_round_in_turns(
+        self, r: int, order: np.ndarray, owners: np.ndarray
+    ) -> None:
+        """One turn per maximal stretch of the order whose initiators share a shard."""
         starts = np.concatenate([[0], np.flatnonzero(np.diff(owners)) + 1])
         stops = np.concatenate([starts[1:], [len(order)]])
         for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
@@ -322,6 +355,35 @@ class ShardSession:
                 configuration_id=self._configuration_id, round=r, start=start, stop=stop
             )
             await self._call(shard, "SequentialTurn", self._stubs[shard].SequentialTurn(request), r)
+
+    async def _sequential_round_in_waves(self, r: int, initiators: np.ndarray) -> None:
+        """Partners first, then the round's exchanges in waves of disjoint pairs (waves.py)."""
+        from gossipsim.runner.waves import sequential_waves
+
+        replies = await self._all(
+            "SelectPartners", lambda k, stub: stub.SelectPartners(self._phase(r)), r
+        )
+        partner_of = np.concatenate([array_from_proto(reply.partners) for reply in replies])
+        partners = partner_of[initiators]
+        waves = sequential_waves(initiators, partners, self.graph.n)
+        left = np.searchsorted(self.bounds, initiators, side="right") - 1
+        right = np.searchsorted(self.bounds, partners, side="right") - 1
+
+        def schedule(k: int, stub: NodeShardStub) -> Awaitable[pb.Empty]:
+            mine = (left == k) | (right == k)
+            return stub.ScheduleRound(
+                pb.ScheduleRequest(
+                    configuration_id=self._configuration_id,
+                    round=r,
+                    initiators=array_to_proto(initiators[mine]),
+                    partners=array_to_proto(partners[mine]),
+                    waves=array_to_proto(waves[mine]),
+                )
+            )
+
+        await self._all("ScheduleRound", schedule, r)
+        for wave in range(int(waves.max()) + 1 if len(waves) else 0):
+            await self._all("Wave", lambda k, stub, w=wave: stub.Wave(self._wave(r, w)), r)
 
     async def _values(self, settings: RunSettings) -> np.ndarray:
         ids = _history_ids(self.graph, settings)

@@ -40,6 +40,8 @@ def assert_identical(a: RunResult, b: RunResult) -> None:
             "factor": 3.0,
         },
         {"rule": "average", "mode": "sequential", "order": "shuffled"},
+        {"rule": "rumor_push_pull", "mode": "sequential", "order": "shuffled"},
+        {"rule": "max", "mode": "sequential", "order": "fixed"},
         {"rule": "push_sum", "mode": "sequential", "order": "fixed"},
         {
             "rule": "min",

@@ -43,6 +43,18 @@ class NodeShardBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def SelectPartners(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.PhaseRequest, gossipsim.common.rpc.node_pb2.PartnersReply]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ScheduleRound(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.ScheduleRequest, gossipsim.common.rpc.node_pb2.Empty]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def Wave(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.WaveRequest, gossipsim.common.rpc.node_pb2.Empty]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def Deliver(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.DeliverRequest, gossipsim.common.rpc.node_pb2.Empty]') -> None:
         pass
 
@@ -97,6 +109,24 @@ class NodeShardBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 gossipsim.common.rpc.node_pb2.TurnRequest,
                 gossipsim.common.rpc.node_pb2.PhaseReply,
+            ),
+            '/gossipsim.node.v1.NodeShard/SelectPartners': grpclib.const.Handler(
+                self.SelectPartners,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                gossipsim.common.rpc.node_pb2.PhaseRequest,
+                gossipsim.common.rpc.node_pb2.PartnersReply,
+            ),
+            '/gossipsim.node.v1.NodeShard/ScheduleRound': grpclib.const.Handler(
+                self.ScheduleRound,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                gossipsim.common.rpc.node_pb2.ScheduleRequest,
+                gossipsim.common.rpc.node_pb2.Empty,
+            ),
+            '/gossipsim.node.v1.NodeShard/Wave': grpclib.const.Handler(
+                self.Wave,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                gossipsim.common.rpc.node_pb2.WaveRequest,
+                gossipsim.common.rpc.node_pb2.Empty,
             ),
             '/gossipsim.node.v1.NodeShard/Deliver': grpclib.const.Handler(
                 self.Deliver,
@@ -163,6 +193,24 @@ class NodeShardStub:
             '/gossipsim.node.v1.NodeShard/SequentialTurn',
             gossipsim.common.rpc.node_pb2.TurnRequest,
             gossipsim.common.rpc.node_pb2.PhaseReply,
+        )
+        self.SelectPartners = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/gossipsim.node.v1.NodeShard/SelectPartners',
+            gossipsim.common.rpc.node_pb2.PhaseRequest,
+            gossipsim.common.rpc.node_pb2.PartnersReply,
+        )
+        self.ScheduleRound = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/gossipsim.node.v1.NodeShard/ScheduleRound',
+            gossipsim.common.rpc.node_pb2.ScheduleRequest,
+            gossipsim.common.rpc.node_pb2.Empty,
+        )
+        self.Wave = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/gossipsim.node.v1.NodeShard/Wave',
+            gossipsim.common.rpc.node_pb2.WaveRequest,
+            gossipsim.common.rpc.node_pb2.Empty,
         )
         self.Deliver = grpclib.client.UnaryUnaryMethod(
             channel,

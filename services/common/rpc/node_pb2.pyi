@@ -13,10 +13,12 @@ class DeliveryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUESTS: _ClassVar[DeliveryKind]
     REPLIES: _ClassVar[DeliveryKind]
     UPDATES: _ClassVar[DeliveryKind]
+    WAVE_VALUES: _ClassVar[DeliveryKind]
 DELIVERY_KIND_UNSPECIFIED: DeliveryKind
 REQUESTS: DeliveryKind
 REPLIES: DeliveryKind
 UPDATES: DeliveryKind
+WAVE_VALUES: DeliveryKind
 
 class Empty(_message.Message):
     __slots__ = ()
@@ -178,8 +180,38 @@ class TurnRequest(_message.Message):
     stop: int
     def __init__(self, configuration_id: _Optional[str] = ..., round: _Optional[int] = ..., start: _Optional[int] = ..., stop: _Optional[int] = ...) -> None: ...
 
+class PartnersReply(_message.Message):
+    __slots__ = ("partners",)
+    PARTNERS_FIELD_NUMBER: _ClassVar[int]
+    partners: Array
+    def __init__(self, partners: _Optional[_Union[Array, _Mapping]] = ...) -> None: ...
+
+class ScheduleRequest(_message.Message):
+    __slots__ = ("configuration_id", "round", "initiators", "partners", "waves")
+    CONFIGURATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    INITIATORS_FIELD_NUMBER: _ClassVar[int]
+    PARTNERS_FIELD_NUMBER: _ClassVar[int]
+    WAVES_FIELD_NUMBER: _ClassVar[int]
+    configuration_id: str
+    round: int
+    initiators: Array
+    partners: Array
+    waves: Array
+    def __init__(self, configuration_id: _Optional[str] = ..., round: _Optional[int] = ..., initiators: _Optional[_Union[Array, _Mapping]] = ..., partners: _Optional[_Union[Array, _Mapping]] = ..., waves: _Optional[_Union[Array, _Mapping]] = ...) -> None: ...
+
+class WaveRequest(_message.Message):
+    __slots__ = ("configuration_id", "round", "wave")
+    CONFIGURATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    WAVE_FIELD_NUMBER: _ClassVar[int]
+    configuration_id: str
+    round: int
+    wave: int
+    def __init__(self, configuration_id: _Optional[str] = ..., round: _Optional[int] = ..., wave: _Optional[int] = ...) -> None: ...
+
 class DeliverRequest(_message.Message):
-    __slots__ = ("configuration_id", "round", "kind", "from_shard", "ids", "partners", "x", "w", "priority", "event_targets", "event_partners", "event_changed")
+    __slots__ = ("configuration_id", "round", "kind", "from_shard", "ids", "partners", "x", "w", "priority", "event_targets", "event_partners", "event_changed", "wave")
     CONFIGURATION_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +224,7 @@ class DeliverRequest(_message.Message):
     EVENT_TARGETS_FIELD_NUMBER: _ClassVar[int]
     EVENT_PARTNERS_FIELD_NUMBER: _ClassVar[int]
     EVENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    WAVE_FIELD_NUMBER: _ClassVar[int]
     configuration_id: str
     round: int
     kind: DeliveryKind
@@ -204,7 +237,8 @@ class DeliverRequest(_message.Message):
     event_targets: Array
     event_partners: Array
     event_changed: Array
-    def __init__(self, configuration_id: _Optional[str] = ..., round: _Optional[int] = ..., kind: _Optional[_Union[DeliveryKind, str]] = ..., from_shard: _Optional[int] = ..., ids: _Optional[_Union[Array, _Mapping]] = ..., partners: _Optional[_Union[Array, _Mapping]] = ..., x: _Optional[_Union[Array, _Mapping]] = ..., w: _Optional[_Union[Array, _Mapping]] = ..., priority: _Optional[_Union[Array, _Mapping]] = ..., event_targets: _Optional[_Union[Array, _Mapping]] = ..., event_partners: _Optional[_Union[Array, _Mapping]] = ..., event_changed: _Optional[_Union[Array, _Mapping]] = ...) -> None: ...
+    wave: int
+    def __init__(self, configuration_id: _Optional[str] = ..., round: _Optional[int] = ..., kind: _Optional[_Union[DeliveryKind, str]] = ..., from_shard: _Optional[int] = ..., ids: _Optional[_Union[Array, _Mapping]] = ..., partners: _Optional[_Union[Array, _Mapping]] = ..., x: _Optional[_Union[Array, _Mapping]] = ..., w: _Optional[_Union[Array, _Mapping]] = ..., priority: _Optional[_Union[Array, _Mapping]] = ..., event_targets: _Optional[_Union[Array, _Mapping]] = ..., event_partners: _Optional[_Union[Array, _Mapping]] = ..., event_changed: _Optional[_Union[Array, _Mapping]] = ..., wave: _Optional[int] = ...) -> None: ...
 
 class GetValuesRequest(_message.Message):
     __slots__ = ("vertices",)
