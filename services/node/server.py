@@ -282,6 +282,13 @@ class NodeShardService(NodeShardBase):
 
         await self._handle(stream, work)
 
+    async def InitiationOrder(self, stream: Stream[pb.PhaseRequest, pb.OrderReply]) -> None:
+        async def work(request: pb.PhaseRequest) -> pb.OrderReply:
+            engine = self._require(request.configuration_id)
+            return pb.OrderReply(order=array_to_proto(engine.initiation_order(request.round)))
+
+        await self._handle(stream, work)
+
     async def ScheduleRound(self, stream: Stream[pb.ScheduleRequest, pb.Empty]) -> None:
         async def work(request: pb.ScheduleRequest) -> pb.Empty:
             engine = self._require(request.configuration_id)

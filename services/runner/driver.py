@@ -29,7 +29,7 @@ from gossipsim.common.errors import InvalidInput, ShardFailed
 from gossipsim.common.graph import Graph
 from gossipsim.common.initial_values import Initialization, initial_values
 from gossipsim.common.memory import release_free_memory
-from gossipsim.common.rng import round_key, run_key
+from gossipsim.common.rng import run_key
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardStub
 from gossipsim.common.wire import (
@@ -40,6 +40,7 @@ from gossipsim.common.wire import (
 )
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.partition import shard_bounds, shard_slices
+from gossipsim.runner.waves import sequential_waves
 
 log = structlog.get_logger(__name__)
 
@@ -231,7 +232,7 @@ class ShardSession:
         await self._reset(key, values)
         if self.shard_count == 1:
             return await self._run_single(run_id, settings)
-        return await self._run_sharded(run_id, key, settings)
+        return await self._run_sharded(run_id, settings)
 
     async def _reset(self, key: int, values: np.ndarray) -> None:
         def reset(k: int, stub: NodeShardStub) -> Awaitable[Any]:
@@ -271,7 +272,7 @@ class ShardSession:
             history=history,
         )
 
-    async def _run_sharded(self, run_id: str, key: int, settings: RunSettings) -> RunResult:
+    async def _run_sharded(self, run_id: str, settings: RunSettings) -> RunResult:
         rule = self.algorithm.rule
         aggregates = [await self._aggregates(0)]
         history = [(0, await self._values(settings))] if settings.history_every else []
@@ -282,7 +283,7 @@ class ShardSession:
             if self.algorithm.mode is Mode.SYNCHRONOUS:
                 await self._synchronous_round(r)
             else:
-                await self._sequential_round(r, key)
+                await self._sequential_round(r)
             aggregates.append(await self._aggregates(r))
             converged = is_converged(rule, aggregates[-1], settings.epsilon)
             if settings.history_every and r % settings.history_every == 0:
@@ -311,24 +312,24 @@ class ShardSession:
             merged = merged.merge(aggregates_from_proto(reply.aggregates))
         return merged
 
-    def _initiation_order(self, r: int, key: int) -> np.ndarray:
+    async def _initiation_order(self, r: int) -> np.ndarray:
+        """The round's order: ascending ids, or the permutation every shard computes alike."""
         if self.algorithm.order is Order.FIXED:
             return np.arange(self.graph.n, dtype=np.int64)
-        # numba only here: a runner that never drives shuffled sequential shards never pays
-        # its ~60 MB
-        from gossipsim.common.rng_kernels import shuffled_order
+        reply = await self._call(
+            0, "InitiationOrder", self._stubs[0].InitiationOrder(self._phase(r)), r
+        )
+        return array_from_proto(reply.order)
 
-        return shuffled_order(round_key(key, r), self.graph.n)
-
-    async def _sequential_round(self, r: int, key: int) -> None:
+    async def _sequential_round(self, r: int) -> None:
         """Turns when they are few (fixed order) or required (memory), waves otherwise.
 
         Memory makes a vertex's choice depend on its earlier exchanges, so the exchanges of a
         round cannot be known up front and the owner of each initiator must run it in order.
         Without memory, a shuffled order would need a turn almost per vertex, while its
-        dependency waves number about e·ln N.
+        dependency waves number about a dozen.
         """
-        order = self._initiation_order(r, key)
+        order = await self._initiation_order(r)
         if self._sequential_in_turns:
             owners = np.searchsorted(self.bounds, order, side="right") - 1
             await self._sequential_round_in_turns(r, order, owners)
@@ -358,14 +359,13 @@ class ShardSession:
 
     async def _sequential_round_in_waves(self, r: int, initiators: np.ndarray) -> None:
         """Partners first, then the round's exchanges in waves of disjoint pairs (waves.py)."""
-        from gossipsim.runner.waves import sequential_waves
 
         replies = await self._all(
             "SelectPartners", lambda k, stub: stub.SelectPartners(self._phase(r)), r
         )
         partner_of = np.concatenate([array_from_proto(reply.partners) for reply in replies])
         partners = partner_of[initiators]
-        waves = sequential_waves(initiators, partners, self.graph.n)
+        waves = sequential_waves(initiators, partners)
         left = np.searchsorted(self.bounds, initiators, side="right") - 1
         right = np.searchsorted(self.bounds, partners, side="right") - 1
 

@@ -47,6 +47,10 @@ class NodeShardBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def InitiationOrder(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.PhaseRequest, gossipsim.common.rpc.node_pb2.OrderReply]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def ScheduleRound(self, stream: 'grpclib.server.Stream[gossipsim.common.rpc.node_pb2.ScheduleRequest, gossipsim.common.rpc.node_pb2.Empty]') -> None:
         pass
 
@@ -115,6 +119,12 @@ class NodeShardBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 gossipsim.common.rpc.node_pb2.PhaseRequest,
                 gossipsim.common.rpc.node_pb2.PartnersReply,
+            ),
+            '/gossipsim.node.v1.NodeShard/InitiationOrder': grpclib.const.Handler(
+                self.InitiationOrder,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                gossipsim.common.rpc.node_pb2.PhaseRequest,
+                gossipsim.common.rpc.node_pb2.OrderReply,
             ),
             '/gossipsim.node.v1.NodeShard/ScheduleRound': grpclib.const.Handler(
                 self.ScheduleRound,
@@ -199,6 +209,12 @@ class NodeShardStub:
             '/gossipsim.node.v1.NodeShard/SelectPartners',
             gossipsim.common.rpc.node_pb2.PhaseRequest,
             gossipsim.common.rpc.node_pb2.PartnersReply,
+        )
+        self.InitiationOrder = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/gossipsim.node.v1.NodeShard/InitiationOrder',
+            gossipsim.common.rpc.node_pb2.PhaseRequest,
+            gossipsim.common.rpc.node_pb2.OrderReply,
         )
         self.ScheduleRound = grpclib.client.UnaryUnaryMethod(
             channel,

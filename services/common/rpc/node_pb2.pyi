@@ -186,6 +186,12 @@ class PartnersReply(_message.Message):
     partners: Array
     def __init__(self, partners: _Optional[_Union[Array, _Mapping]] = ...) -> None: ...
 
+class OrderReply(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: Array
+    def __init__(self, order: _Optional[_Union[Array, _Mapping]] = ...) -> None: ...
+
 class ScheduleRequest(_message.Message):
     __slots__ = ("configuration_id", "round", "initiators", "partners", "waves")
     CONFIGURATION_ID_FIELD_NUMBER: _ClassVar[int]
