@@ -235,7 +235,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    global FULL_SIZE  # noqa: PLW0603 (a flag for the printing helpers)
+    global FULL_SIZE
     FULL_SIZE = not args.quick
     scale = 10 if args.quick else 1
     async with LocalProcessLauncher() as launcher:
