@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench proto lint clean
+.PHONY: install demo test bench proto asyncapi lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ bench: install
 
 proto: install
 	$(BIN)/python scripts/gen_proto.py
+
+asyncapi: install
+	$(BIN)/python scripts/gen_asyncapi.py
 
 lint: install
 	$(BIN)/ruff check services tests bench scripts

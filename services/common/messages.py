@@ -202,7 +202,7 @@ def _check_type(value: Any, annotation: Any, path: str) -> None:
     if expected is float:
         expected = (int, float)
     if isinstance(value, bool) and expected in (int, (int, float)):
-        raise MessageError(f"must be a number, got a boolean", field=path)
+        raise MessageError("must be a number, got a boolean", field=path)
     if not isinstance(value, expected):
         raise MessageError(
             f"must be of type {getattr(annotation, '__name__', annotation)}, "
