@@ -137,6 +137,8 @@ class RunCompleted(Message):
     converged: bool
     final: dict[str, float] = field(default_factory=dict)
     duration_s: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)  # graph, algorithm, parameters, repetition
+    metrics: dict[str, Any] = field(default_factory=dict)  # the graph's metrics
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +149,7 @@ class RunFailed(Message):
     attempt: int = 1
     error: str
     retryable: bool = True
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
