@@ -96,6 +96,8 @@ class SimulationAccepted(Message):
     kind: ClassVar[str] = "simulation.accepted"
     simulation_id: str
     runs_total: int
+    name: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)  # as submitted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,190 @@
+"""The collector: round telemetry and run outcomes in, the results layout out (results.py).
+
+Every event is written to the object store before it is acked, under a key derived from the
+event (run, attempt, first round), so a redelivered event rewrites the same object: nothing
+is lost when the collector dies and nothing is counted twice. On simulation.completed the
+tables and the manifest are rebuilt from what is stored, then results.stored is published.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+
+from gossipsim.collector import results
+from gossipsim.common.bus import Bus, Consumer, Delivery, Envelope
+from gossipsim.common.messages import (
+    Message,
+    MessageError,
+    ResultsStored,
+    RunCompleted,
+    RunFailed,
+    RunRound,
+    SimulationAccepted,
+    SimulationCompleted,
+    decode,
+    encode,
+)
+from gossipsim.common.store import ObjectNotFound, ObjectStore
+from gossipsim.common.topology import Topology
+
+log = structlog.get_logger(__name__)
+
+JSON = "application/json"
+
+
+class CollectorService:
+    def __init__(
+        self, *, bus: Bus, topology: Topology, store: ObjectStore, prefetch: int = 16
+    ) -> None:
+        self._bus = bus
+        self._topology = topology
+        self._store = store
+        self._prefetch = prefetch
+        self._consumer: Consumer | None = None
+
+    async def start(self) -> None:
+        self._consumer = await self._bus.consume(
+            self._topology.collector_queue, self.handle, prefetch=self._prefetch
+        )
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.cancel()
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            message = decode(delivery.envelope.body)
+        except MessageError as error:
+            await delivery.dead_letter(f"undecodable event: {error}")
+            return
+        if isinstance(message, RunRound):
+            await self._round(message)
+        elif isinstance(message, RunCompleted):
+            await self._completed(message)
+        elif isinstance(message, RunFailed):
+            await self._failed(message)
+        elif isinstance(message, SimulationAccepted):
+            await self._put_json(
+                f"{results.simulation_prefix(message.simulation_id)}submitted.json",
+                {
+                    "simulation_id": message.simulation_id,
+                    "name": message.name,
+                    "runs_total": message.runs_total,
+                    "spec": message.spec,
+                    "accepted_at": message.sent_at,
+                },
+            )
+        elif isinstance(message, SimulationCompleted):
+            await self._finish(message)
+        await delivery.ack()
+
+    async def _put_json(self, key: str, value: Any) -> None:
+        await self._store.put(
+            key, orjson.dumps(value, option=orjson.OPT_INDENT_2), content_type=JSON
+        )
+
+    async def _get_json(self, key: str) -> Any:
+        return orjson.loads(await self._store.get(key))
+
+    async def _round(self, message: RunRound) -> None:
+        key = results.part_key(
+            message.simulation_id, message.run_id, message.attempt, message.first_round
+        )
+        await self._put_json(key, {"first_round": message.first_round, "rounds": message.rounds})
+
+    async def _completed(self, message: RunCompleted) -> None:
+        prefix = results.run_prefix(message.simulation_id, message.run_id)
+        parts = await self._store.list(f"{prefix}parts/{message.attempt:03d}-")
+        lines = []
+        for key in parts:
+            part = await self._get_json(key)
+            for offset, telemetry in enumerate(part["rounds"]):
+                lines.append(orjson.dumps({"round": part["first_round"] + offset, **telemetry}))
+        await self._store.put(
+            f"{prefix}rounds.jsonl", b"\n".join(lines) + b"\n", content_type="application/x-ndjson"
+        )
+        await self._put_json(
+            f"{prefix}result.json",
+            {
+                "run_id": message.run_id,
+                "simulation_id": message.simulation_id,
+                "status": "completed",
+                "attempt": message.attempt,
+                "rounds": message.rounds,
+                "converged": message.converged,
+                "final": message.final,
+                "duration_s": message.duration_s,
+                "plan": message.plan,
+                "metrics": message.metrics,
+            },
+        )
+
+    async def _failed(self, message: RunFailed) -> None:
+        key = f"{results.run_prefix(message.simulation_id, message.run_id)}result.json"
+        try:
+            existing = await self._get_json(key)
+        except ObjectNotFound:
+            existing = None
+        if existing is not None and existing.get("status") == "completed":
+            return  # a late failure report of an attempt that was superseded
+        await self._put_json(
+            key,
+            {
+                "run_id": message.run_id,
+                "simulation_id": message.simulation_id,
+                "status": "failed",
+                "attempt": message.attempt,
+                "error": message.error,
+                "plan": message.plan,
+            },
+        )
+
+    async def _finish(self, message: SimulationCompleted) -> None:
+        prefix = results.simulation_prefix(message.simulation_id)
+        keys = [k for k in await self._store.list(f"{prefix}runs/") if k.endswith("/result.json")]
+        runs = [await self._get_json(k) for k in keys]
+        summary = results.summary_rows(runs)
+        averaged = results.averaged_rows(runs)
+        await self._store.put(
+            f"{prefix}summary.csv", results.to_csv(*summary), content_type="text/csv"
+        )
+        await self._store.put(
+            f"{prefix}averaged.csv", results.to_csv(*averaged), content_type="text/csv"
+        )
+        try:
+            submitted = await self._get_json(f"{prefix}submitted.json")
+        except ObjectNotFound:
+            submitted = {}
+        await self._put_json(
+            f"{prefix}manifest.json",
+            {
+                "simulation_id": message.simulation_id,
+                "name": submitted.get("name", ""),
+                "spec": submitted.get("spec", {}),
+                "accepted_at": submitted.get("accepted_at"),
+                "completed_at": datetime.now(UTC).isoformat(),
+                "cancelled": message.cancelled,
+                "runs_total": message.runs_total,
+                "runs_succeeded": message.succeeded,
+                "runs_failed": message.failed,
+                "files": [
+                    "summary.csv",
+                    "averaged.csv",
+                    "runs/<run>/result.json",
+                    "runs/<run>/rounds.jsonl",
+                ],
+            },
+        )
+        stored = ResultsStored(
+            simulation_id=message.simulation_id, location=self._store.location(prefix.rstrip("/"))
+        )
+        await self._publish(stored)
+        log.info("results stored", simulation=message.simulation_id, location=stored.location)
+
+    async def _publish(self, message: Message) -> None:
+        envelope = Envelope(body=encode(message), routing_key=message.kind)
+        await self._bus.publish(self._topology.exchange_for(message.kind), envelope)
