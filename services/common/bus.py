@@ -65,7 +65,10 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    async def cancel(self) -> None: ...
+    async def cancel(self) -> None:
+        """Stop consuming: running handlers are cancelled, unsettled deliveries go back to
+        the queue to be delivered again, and settling one of them afterwards raises."""
+        ...
 
 
 class Bus(Protocol):
