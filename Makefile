@@ -12,9 +12,9 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-# The main job: the engine benchmark at a small size, which runs real node services over gRPC.
+# The main job: the quickstart simulation, results under ./results.
 demo: install
-	$(BIN)/python bench/engine_bench.py --quick
+	$(BIN)/gossipsim run examples/quickstart.yaml --out results
 
 test: install
 	$(BIN)/python -m pytest

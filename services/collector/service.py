@@ -36,9 +36,16 @@ log = structlog.get_logger(__name__)
 JSON = "application/json"
 
 
+class IncompleteTelemetry(RuntimeError):
+    """run.completed arrived before all of the run's round telemetry."""
+
+
 class CollectorService:
+    """Consumes with prefetch 1 by default: events of a run are then stored in the order they
+    were published, which is the order the runner sent them."""
+
     def __init__(
-        self, *, bus: Bus, topology: Topology, store: ObjectStore, prefetch: int = 16
+        self, *, bus: Bus, topology: Topology, store: ObjectStore, prefetch: int = 1
     ) -> None:
         self._bus = bus
         self._topology = topology
@@ -104,6 +111,13 @@ class CollectorService:
             part = await self._get_json(key)
             for offset, telemetry in enumerate(part["rounds"]):
                 lines.append(orjson.dumps({"round": part["first_round"] + offset, **telemetry}))
+        if len(lines) != message.rounds + 1:
+            # Telemetry of this run is still on its way (or was processed out of order):
+            # raising requeues run.completed until every part is stored.
+            raise IncompleteTelemetry(
+                f"run {message.run_id} attempt {message.attempt}: {len(lines)} of "
+                f"{message.rounds + 1} rounds stored so far"
+            )
         await self._store.put(
             f"{prefix}rounds.jsonl", b"\n".join(lines) + b"\n", content_type="application/x-ndjson"
         )

@@ -1,0 +1,100 @@
+"""Embedded mode: the four services in one process, on the in-memory bus and a local store.
+
+The same service classes that run as separate processes over RabbitMQ and S3; only the bus,
+the store and the node launcher implementations differ (DESIGN §2 "Embedded default").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gossipsim.collector.service import CollectorService
+from gossipsim.common.bus import Envelope
+from gossipsim.common.local_store import LocalDirectoryStore
+from gossipsim.common.memory_bus import InMemoryBus
+from gossipsim.common.messages import SimulationRejected, SimulationSubmit, encode
+from gossipsim.common.spec import simulation_id_for
+from gossipsim.common.topology import Topology
+from gossipsim.runner.local_launcher import LocalProcessLauncher
+from gossipsim.runner.service import RunnerService, RunnerSettings
+from gossipsim.scheduler.service import SchedulerService, SimulationState
+
+Progress = Callable[[int, int, float], None]  # runs done, runs total, elapsed seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddedOutcome:
+    simulation_id: str
+    rejection: SimulationRejected | None = None
+    state: SimulationState | None = None
+    location: str = ""
+
+
+async def run_embedded(
+    spec: Mapping[str, Any],
+    *,
+    out_dir: Path,
+    graphs_dir: Path | None = None,
+    base_dir: Path | None = None,
+    runners: int = 1,
+    progress: Progress | None = None,
+) -> EmbeddedOutcome:
+    """Submit one simulation to freshly wired services and wait until its results are stored."""
+    topology = Topology(prefix="gossipsim")
+    bus = InMemoryBus()
+    await topology.declare(bus)
+    store = LocalDirectoryStore(out_dir)
+    scheduler = SchedulerService(bus=bus, topology=topology, base_dir=base_dir)
+    collector = CollectorService(bus=bus, topology=topology, store=store)
+    async with LocalProcessLauncher() as launcher:
+        runner_services = [
+            RunnerService(
+                bus=bus,
+                topology=topology,
+                launcher=launcher,
+                settings=RunnerSettings(name=f"runner-{k}"),
+            )
+            for k in range(runners)
+        ]
+        for service in (scheduler, collector, *runner_services):
+            await service.start()
+        simulation_id = simulation_id_for(spec)
+        submit = SimulationSubmit(
+            spec=dict(spec),
+            simulation_id=simulation_id,
+            graphs_dir=str(graphs_dir) if graphs_dir else "",
+        )
+        await bus.publish(topology.commands, Envelope(body=encode(submit), routing_key=submit.kind))
+        started = time.monotonic()
+        try:
+            outcome = await _wait(scheduler, simulation_id, started, progress)
+        finally:
+            for service in (*runner_services, collector, scheduler):
+                await service.close()
+            await bus.close()
+    return outcome
+
+
+async def _wait(
+    scheduler: SchedulerService, simulation_id: str, started: float, progress: Progress | None
+) -> EmbeddedOutcome:
+    """Until the simulation is rejected or its results are stored; progress every 0.2 s."""
+    while True:
+        if simulation_id in scheduler.rejections:
+            return EmbeddedOutcome(
+                simulation_id=simulation_id, rejection=scheduler.rejections[simulation_id]
+            )
+        state = scheduler.simulations.get(simulation_id)
+        if state is not None:
+            if progress is not None:
+                progress(state.done_count, len(state.plans), time.monotonic() - started)
+            if state.finished.is_set():
+                return EmbeddedOutcome(
+                    simulation_id=simulation_id, state=state, location=state.results_location
+                )
+        await asyncio.sleep(0.2)
