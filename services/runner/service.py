@@ -207,6 +207,10 @@ class RunnerService:
             bound.warning("run failed", error=str(error))
             await self._publish(self._failed(command, plan, f"{error}", retryable=True))
             return
+        except Exception as error:  # a bug or an unforeseen failure: report it, let it retry
+            bound.exception("run raised")
+            await self._publish(self._failed(command, plan, f"{error!r}", retryable=True))
+            return
         await self._publish_result(command, plan, metrics, result, time.perf_counter() - started)
 
     def _failed(
