@@ -66,6 +66,9 @@ class SimulationState:
     def count(self, status: RunStatus) -> int:
         return sum(s is status for s in self.status.values())
 
+    def count_failed(self) -> int:
+        return self.count(RunStatus.FAILED)
+
 
 class SchedulerService:
     def __init__(
