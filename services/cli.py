@@ -25,12 +25,12 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def _progress_printer(stream: Any) -> Any:
-    def show(done: int, total: int, elapsed: float) -> None:
-        rate = done / elapsed if elapsed > 0 else 0.0
+    def show(done: int, total: int, rounds: int, elapsed: float) -> None:
+        rate = rounds / elapsed if elapsed > 0 else 0.0
         width = 30
         filled = int(width * done / total) if total else width
         stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs  {rate:.1f} runs/s"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs  {rate:,.0f} rounds/s"
         )
         stream.flush()
 

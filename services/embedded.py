@@ -24,7 +24,7 @@ from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings
 from gossipsim.scheduler.service import SchedulerService, SimulationState
 
-Progress = Callable[[int, int, float], None]  # runs done, runs total, elapsed seconds
+Progress = Callable[[int, int, int, float], None]  # runs done, total, rounds done, seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +92,8 @@ async def _wait(
         state = scheduler.simulations.get(simulation_id)
         if state is not None:
             if progress is not None:
-                progress(state.done_count, len(state.plans), time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                progress(state.done_count, len(state.plans), state.rounds_done, elapsed)
             if state.finished.is_set():
                 return EmbeddedOutcome(
                     simulation_id=simulation_id, state=state, location=state.results_location

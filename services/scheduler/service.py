@@ -57,6 +57,7 @@ class SimulationState:
     cancelled: bool = False
     completed: bool = False
     results_location: str = ""
+    rounds_done: int = 0
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -113,7 +114,10 @@ class SchedulerService:
         elif isinstance(message, RunStarted):
             self._mark(message.simulation_id, message.run_id, message.attempt, RunStatus.RUNNING)
         elif isinstance(message, RunCompleted):
-            self._mark(message.simulation_id, message.run_id, message.attempt, RunStatus.COMPLETED)
+            state = self._current(message.simulation_id, message.run_id, message.attempt)
+            if state is not None:
+                state.status[message.run_id] = RunStatus.COMPLETED
+                state.rounds_done += message.rounds
             await self._maybe_complete(message.simulation_id)
         elif isinstance(message, RunFailed):
             await self._failed(message)
