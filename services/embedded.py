@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.bus import Envelope
 from gossipsim.common.local_store import LocalDirectoryStore
 from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import SimulationRejected, SimulationSubmit, encode
+from gossipsim.common.messages import SimulationRejected, SimulationSubmit
+from gossipsim.common.publishing import publish_message
 from gossipsim.common.spec import simulation_id_for
 from gossipsim.common.topology import Topology
 from gossipsim.runner.local_launcher import LocalProcessLauncher
@@ -69,7 +69,7 @@ async def run_embedded(
             simulation_id=simulation_id,
             graphs_dir=str(graphs_dir) if graphs_dir else "",
         )
-        await bus.publish(topology.commands, Envelope(body=encode(submit), routing_key=submit.kind))
+        await publish_message(bus, topology, submit)
         started = time.monotonic()
         try:
             outcome = await _wait(scheduler, simulation_id, started, progress)

@@ -15,7 +15,7 @@ import orjson
 import structlog
 
 from gossipsim.collector import results
-from gossipsim.common.bus import Bus, Consumer, Delivery, Envelope
+from gossipsim.common.bus import Bus, Consumer, Delivery
 from gossipsim.common.messages import (
     Message,
     MessageError,
@@ -26,8 +26,8 @@ from gossipsim.common.messages import (
     SimulationAccepted,
     SimulationCompleted,
     decode,
-    encode,
 )
+from gossipsim.common.publishing import publish_message
 from gossipsim.common.store import ObjectNotFound, ObjectStore
 from gossipsim.common.topology import Topology
 
@@ -200,5 +200,4 @@ class CollectorService:
         log.info("results stored", simulation=message.simulation_id, location=stored.location)
 
     async def _publish(self, message: Message) -> None:
-        envelope = Envelope(body=encode(message), routing_key=message.kind)
-        await self._bus.publish(self._topology.exchange_for(message.kind), envelope)
+        await publish_message(self._bus, self._topology, message)

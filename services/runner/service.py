@@ -20,7 +20,7 @@ import orjson
 import structlog
 
 from gossipsim.common.algorithms import Algorithm, resolve_algorithm
-from gossipsim.common.bus import Bus, Consumer, Delivery, Envelope
+from gossipsim.common.bus import Bus, Consumer, Delivery
 from gossipsim.common.errors import GossipsimError, InvalidInput
 from gossipsim.common.errors import RunFailed as RunFailedError
 from gossipsim.common.graph import Graph
@@ -37,8 +37,8 @@ from gossipsim.common.messages import (
     RunStart,
     RunStarted,
     decode,
-    encode,
 )
+from gossipsim.common.publishing import publish_message
 from gossipsim.common.topology import Topology
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.launcher import NodeLauncher
@@ -139,8 +139,7 @@ class RunnerService:
         await self._pool.close()
 
     async def _publish(self, message: Message) -> None:
-        envelope = Envelope(body=encode(message), routing_key=message.kind)
-        await self._bus.publish(self._topology.exchange_for(message.kind), envelope)
+        await publish_message(self._bus, self._topology, message)
 
     def _graph(self, source: dict[str, Any]) -> tuple[str, Graph, dict[str, Any]]:
         """Load (once) a graph and its metrics; the source's canonical JSON is the cache key."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from gossipsim.common.bus import Bus, Consumer, Delivery, Envelope
+from gossipsim.common.bus import Bus, Consumer, Delivery
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messages import (
     Message,
@@ -32,8 +32,8 @@ from gossipsim.common.messages import (
     SimulationRejected,
     SimulationSubmit,
     decode,
-    encode,
 )
+from gossipsim.common.publishing import publish_message
 from gossipsim.common.spec import RunPlan, expand_runs, parse_spec, simulation_id_for
 from gossipsim.common.topology import Topology
 
@@ -98,8 +98,7 @@ class SchedulerService:
             await self._consumer.cancel()
 
     async def _publish(self, message: Message) -> None:
-        envelope = Envelope(body=encode(message), routing_key=message.kind)
-        await self._bus.publish(self._topology.exchange_for(message.kind), envelope)
+        await publish_message(self._bus, self._topology, message)
 
     async def handle(self, delivery: Delivery) -> None:
         try:
