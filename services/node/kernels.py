@@ -183,22 +183,16 @@ def sequential_pass(
     Returns the number of events written.
     """
     events = 0
-    if partner_slots.shape[0] > 0:
-        for k in range(initiators.shape[0]):
-            i = initiators[k] - first
-            j = partner_slots[k]
-            changed_i, changed_j = exchange(rule, x, w, i, j)
-            if track_dirty:
-                if changed_i:
-                    dirty[i] = True
-                if changed_j:
-                    dirty[j] = True
-        return 0
+    preselected = partner_slots.shape[0] > 0
     for k in range(initiators.shape[0]):
         g = initiators[k]
         i = g - first
-        e = select_edge(i, g, indptr, weights, weighted, rkey)
-        j = slots[e]
+        e = -1
+        if preselected:
+            j = partner_slots[k]
+        else:
+            e = select_edge(i, g, indptr, weights, weighted, rkey)
+            j = slots[e]
         changed_i, changed_j = exchange(rule, x, w, i, j)
         if track_dirty:
             if changed_i:
