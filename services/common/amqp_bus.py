@@ -1,0 +1,352 @@
+"""The :class:`~gossipsim.common.bus.Bus` on RabbitMQ through aio-pika (distributed mode).
+
+Design decisions, each to keep the semantics of :mod:`gossipsim.common.memory_bus`, which the
+same contract suite (tests/common/bus_contract.py) checks:
+
+* Queues are durable quorum queues; messages are persistent and published on a channel with
+  publisher confirms, so :meth:`AmqpBus.publish` returns once the broker has the message.
+* The delivery limit is enforced here, not by RabbitMQ's ``x-delivery-limit``: the broker
+  dead-letters without saying why, and services and operators rely on the
+  ``x-gossipsim-reason`` header. The count comes from the ``x-delivery-count`` header quorum
+  queues add on redelivery. A delivery that arrives already past the limit (its consumer died
+  or was cancelled while holding it) is dead-lettered before the handler sees it, as the
+  in-memory bus counts a cancelled delivery as an attempt. On RabbitMQ 4, whose quorum queues
+  default to a limit of 20, the broker's limit is switched off so that ours is the only one.
+* Dead-lettering publishes a copy to the queue's dead-letter exchange (with confirm) and then
+  acks: if the process dies between the two, the message is redelivered and dead-lettered
+  again, never lost. Without a declared dead-letter exchange the message is rejected, so the
+  broker applies the queue's own ``x-dead-letter-exchange``, if any, or drops it.
+* Each consumer has its own channel and prefetch; cancelling closes that channel, which gives
+  every unsettled delivery back to the queue.
+* The connection is robust: after a reconnect aio-pika restores channels, exchanges, queues and
+  consumers. Settling a delivery from before the loss cannot reach the broker; that is logged,
+  not raised, because the broker redelivers the message anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from gossipsim.common.bus import (
+    DELIVERY_COUNT_HEADER,
+    REASON_HEADER,
+    Consumer,
+    Envelope,
+    Handler,
+    QueueSpec,
+)
+
+log = structlog.get_logger(__name__)
+
+EXCHANGE_KINDS = ("topic", "direct", "fanout")
+# Settling over a channel that is gone: the broker requeues the message by itself.
+LOST_CHANNEL_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError)
+
+
+class _AmqpDelivery:
+    """One delivery; the first settle call wins and any later one raises."""
+
+    __slots__ = ("_consumer", "_count", "envelope", "message", "settled_as")
+
+    def __init__(self, consumer: _AmqpConsumer, message: AbstractIncomingMessage) -> None:
+        self._consumer = consumer
+        self.message = message
+        headers = {k: _header_value(v) for k, v in (message.headers or {}).items()}
+        self.envelope = Envelope(
+            body=message.body,
+            routing_key=message.routing_key or "",
+            content_type=message.content_type or "application/octet-stream",
+            headers=headers,
+        )
+        previous = headers.get(DELIVERY_COUNT_HEADER, 0)
+        self._count = (previous if isinstance(previous, int) else 0) + 1
+        self.settled_as: str | None = None
+
+    @property
+    def delivery_count(self) -> int:
+        return self._count
+
+    async def ack(self) -> None:
+        self._settle("acked")
+        await self._consumer.send(self, "ack")
+
+    async def nack(self, *, requeue: bool = True) -> None:
+        if not requeue:
+            await self.dead_letter("rejected")
+            return
+        limit = self._consumer.spec.delivery_limit
+        if limit is not None and self._count >= limit:
+            await self.dead_letter(f"delivery limit of {limit} reached")
+            return
+        self._settle("requeued")
+        await self._consumer.send(self, "requeue")
+
+    async def dead_letter(self, reason: str) -> None:
+        self._settle("dead-lettered")
+        await self._consumer.dead_letter(self, reason)
+
+    def _settle(self, outcome: str) -> None:
+        if self.settled_as is not None:
+            raise RuntimeError(
+                f"cannot settle (as {outcome}) a delivery of {self.envelope.routing_key!r}"
+                f" from queue {self._consumer.spec.name!r}: it was already {self.settled_as}"
+            )
+        self.settled_as = outcome
+
+
+class _AmqpConsumer:
+    """A consumer on its own channel; one handler task per delivery, ``prefetch`` at most."""
+
+    def __init__(self, bus: AmqpBus, spec: QueueSpec, handler: Handler) -> None:
+        self._bus = bus
+        self.spec = spec
+        self._handler = handler
+        self._unsettled: dict[_AmqpDelivery, None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self, prefetch: int) -> None:
+        self._channel = await self._bus.connection.channel()
+        await self._channel.set_qos(prefetch_count=prefetch)
+        self._queue = await self._channel.get_queue(self.spec.name, ensure=False)
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        delivery = _AmqpDelivery(self, message)
+        self._unsettled[delivery] = None
+        task = asyncio.get_running_loop().create_task(self._run(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, delivery: _AmqpDelivery) -> None:
+        """Call the handler; one that raises has its delivery requeued, as the Bus promises."""
+        bound = log.bind(
+            queue=self.spec.name,
+            routing_key=delivery.envelope.routing_key,
+            delivery_count=delivery.delivery_count,
+        )
+        limit = self.spec.delivery_limit
+        if limit is not None and delivery.delivery_count > limit:
+            # Handed out `limit` times already, the last one never settled (consumer lost).
+            await delivery.dead_letter(f"delivery limit of {limit} reached")
+            return
+        try:
+            await self._handler(delivery)
+        except Exception:
+            requeue = delivery.settled_as is None
+            bound.exception("bus handler failed", requeueing=requeue)
+            if requeue:
+                await delivery.nack(requeue=True)
+        else:
+            if delivery.settled_as is None:
+                bound.warning("bus handler returned without settling its delivery")
+
+    async def send(self, delivery: _AmqpDelivery, action: str) -> None:
+        """Settle on the broker; a lost channel is logged: the broker redelivers by itself."""
+        self._unsettled.pop(delivery, None)
+        try:
+            if action == "ack":
+                await delivery.message.ack()
+            elif action == "requeue":
+                await delivery.message.nack(requeue=True)
+            else:
+                await delivery.message.reject(requeue=False)
+        except LOST_CHANNEL_ERRORS as error:
+            log.warning(
+                "could not settle a delivery: its channel is gone; it will be redelivered",
+                queue=self.spec.name,
+                routing_key=delivery.envelope.routing_key,
+                action=action,
+                error=repr(error),
+            )
+
+    async def dead_letter(self, delivery: _AmqpDelivery, reason: str) -> None:
+        """Publish a copy with the reason to the dead-letter exchange, then ack the original."""
+        dlx = self.spec.dead_letter_exchange
+        if dlx is None or dlx not in self._bus.exchanges:
+            log.warning(
+                "dead-lettering through the broker: no declared dead-letter exchange",
+                queue=self.spec.name,
+                dead_letter_exchange=dlx,
+                routing_key=delivery.envelope.routing_key,
+                reason=reason,
+            )
+            await self.send(delivery, "reject")
+            return
+        headers = {k: v for k, v in delivery.envelope.headers.items() if k != DELIVERY_COUNT_HEADER}
+        headers[REASON_HEADER] = reason
+        envelope = Envelope(
+            body=delivery.envelope.body,
+            routing_key=delivery.envelope.routing_key,
+            content_type=delivery.envelope.content_type,
+            headers=headers,
+        )
+        await self._bus.publish(dlx, envelope)
+        await self.send(delivery, "ack")
+
+    async def cancel(self) -> None:
+        """Stop, cancel running handlers, and close the channel: unsettled messages go back."""
+        channel, self._channel = self._channel, None
+        if channel is None:
+            return
+        self._bus.forget(self)
+        try:
+            if self._queue is not None and self._tag is not None:
+                await self._queue.cancel(self._tag)
+        except LOST_CHANNEL_ERRORS as error:
+            log.warning("could not cancel a consumer", queue=self.spec.name, error=repr(error))
+        running = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for delivery in self._unsettled:
+            delivery.settled_as = "returned to the queue when its consumer was cancelled"
+        self._unsettled.clear()
+        await channel.close()
+
+
+def _header_value(value: Any) -> Any:
+    """Header strings may arrive as bytes (AMQP short/long strings); callers expect str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class AmqpBus:
+    """Exchanges and queues on RabbitMQ; open with ``await AmqpBus.connect(url)``."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractChannel,
+        *,
+        name_prefix_check: str | None,
+        broker_major: int,
+    ) -> None:
+        self.connection = connection
+        self._channel = channel  # publisher confirms; also declares and binds
+        self._prefix = name_prefix_check
+        self._broker_major = broker_major
+        self.exchanges: dict[str, AbstractExchange] = {}
+        self.queues: dict[str, QueueSpec] = {}
+        self._consumers: list[_AmqpConsumer] = []
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, url: str, *, name_prefix_check: str | None = None) -> AmqpBus:
+        """Connect; ``name_prefix_check`` refuses to declare names outside a prefix (tests)."""
+        connection = await aio_pika.connect_robust(url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+        except BaseException:
+            await connection.close()
+            raise
+        underlay = connection.transport
+        properties: Mapping[str, Any] = underlay.connection.server_properties if underlay else {}
+        version = _header_value(properties.get("version", "0"))
+        return cls(
+            connection,
+            channel,
+            name_prefix_check=name_prefix_check,
+            broker_major=int(str(version).split(".")[0] or 0),
+        )
+
+    async def __aenter__(self) -> AmqpBus:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def declare_exchange(self, name: str, *, kind: str = "topic") -> None:
+        """Durable; redeclaring with another kind fails on the broker (PRECONDITION_FAILED)."""
+        self._check(name)
+        if kind not in EXCHANGE_KINDS:
+            raise ValueError(
+                f"exchange {name!r}: unknown kind {kind!r}; use one of {EXCHANGE_KINDS}"
+            )
+        self.exchanges[name] = await self._channel.declare_exchange(
+            name, aio_pika.ExchangeType(kind), durable=True
+        )
+
+    async def declare_queue(self, spec: QueueSpec) -> None:
+        """A durable quorum queue; the delivery limit is ours (see the module docstring)."""
+        self._check(spec.name)
+        if spec.delivery_limit is not None and spec.delivery_limit < 1:
+            raise ValueError(f"queue {spec.name!r}: delivery_limit must be at least 1")
+        arguments: dict[str, Any] = {"x-queue-type": "quorum"}
+        if spec.dead_letter_exchange is not None:
+            arguments["x-dead-letter-exchange"] = spec.dead_letter_exchange
+        if self._broker_major >= 4:
+            arguments["x-delivery-limit"] = -1  # RabbitMQ 4 would dead-letter after 20
+        await self._channel.declare_queue(spec.name, durable=True, arguments=arguments)
+        self.queues[spec.name] = spec
+
+    async def bind(self, queue: str, exchange: str, routing_key: str) -> None:
+        self._check(queue)
+        target = await self._channel.get_queue(queue, ensure=False)
+        await target.bind(self._exchange(exchange), routing_key)
+
+    async def publish(self, exchange: str, envelope: Envelope) -> None:
+        """Persistent, confirmed; unroutable messages are dropped by the broker (no mandatory)."""
+        self._check()
+        message = aio_pika.Message(
+            envelope.body,
+            content_type=envelope.content_type,
+            headers=dict(envelope.headers),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._exchange(exchange).publish(
+            message, routing_key=envelope.routing_key, mandatory=False
+        )
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Consumer:
+        self._check()
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, not {prefetch}")
+        if queue not in self.queues:
+            raise LookupError(f"queue {queue!r} is not declared on this bus")
+        consumer = _AmqpConsumer(self, self.queues[queue], handler)
+        self._consumers.append(consumer)
+        try:
+            await consumer.start(prefetch)
+        except BaseException:
+            await consumer.cancel()
+            raise
+        return consumer
+
+    async def close(self) -> None:
+        """Cancel every consumer (unsettled messages go back), then close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(consumer.cancel() for consumer in list(self._consumers)))
+        await self._channel.close()
+        await self.connection.close()
+
+    def forget(self, consumer: _AmqpConsumer) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+
+    def _exchange(self, name: str) -> AbstractExchange:
+        if name not in self.exchanges:
+            raise LookupError(f"exchange {name!r} is not declared on this bus")
+        return self.exchanges[name]
+
+    def _check(self, name: str | None = None) -> None:
+        if self._closed:
+            raise RuntimeError("the AMQP bus is closed")
+        if name is not None and self._prefix is not None and not name.startswith(self._prefix):
+            raise ValueError(f"{name!r} does not start with the required prefix {self._prefix!r}")
