@@ -34,7 +34,10 @@ async def bus(prefix: str) -> AsyncIterator[AmqpBus]:
     try:
         opened = await asyncio.wait_for(AmqpBus.connect(URL, name_prefix_check=prefix), 5)
     except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as error:
-        pytest.skip(f"no RabbitMQ reachable at {URL}: {error!r}")
+        reason = f"no RabbitMQ reachable at {URL}: {error!r}"
+        if os.environ.get("GOSSIPSIM_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (GOSSIPSIM_REQUIRE_SERVICES=1: integration tests must run)")
+        pytest.skip(reason)
     try:
         yield opened
     finally:
