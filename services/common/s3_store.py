@@ -43,8 +43,11 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         raise ValueError(f"invalid S3 URL {url!r}: expected s3://bucket[/prefix]")
     prefix = parts.path.strip("/")
-    if prefix:
-        _check_key(prefix)
+    try:
+        if prefix:
+            _check_key(prefix)
+    except ValueError as exc:
+        raise ValueError(f"invalid S3 URL {url!r}: the prefix is an {exc}") from None
     return parts.netloc, f"{prefix}/" if prefix else ""
 
 
@@ -172,7 +175,7 @@ class S3ObjectStore:
     async def list(self, prefix: str) -> list[str]:
         full = self._prefix + prefix
         paginator = self._client.get_paginator("list_objects_v2")
-        keys = []
+        keys: list[str] = []
         try:
             async for page in paginator.paginate(Bucket=self._bucket, Prefix=full):
                 keys.extend(item["Key"][len(self._prefix) :] for item in page.get("Contents", ()))
