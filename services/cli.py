@@ -136,12 +136,46 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
+    """One service as its own process; settings from the environment (README)."""
     if args.service == "node":
         from gossipsim.node.main import main as node_main
 
         return node_main(args.rest)
-    print(f"gossipsim serve {args.service}: not available yet (issue #4)", file=sys.stderr)
-    return EXIT_FAILED
+    import importlib
+
+    from gossipsim.common.settings import ServiceSettings
+
+    settings = ServiceSettings.from_env(os.environ)
+    configure_logging(settings.log_level, stream=sys.stderr)
+    module = importlib.import_module(f"gossipsim.{args.service}.main")
+    asyncio.run(module.serve(settings))
+    return EXIT_OK
+
+
+def command_submit(args: argparse.Namespace) -> int:
+    """Publish simulation.submit to the configured broker and print the simulation id."""
+    from gossipsim.common.connections import open_bus
+    from gossipsim.common.messages import SimulationSubmit
+    from gossipsim.common.publishing import publish_message
+    from gossipsim.common.settings import ServiceSettings
+    from gossipsim.common.spec import simulation_id_for
+
+    try:
+        spec = _apply_overrides(load_spec_file(Path(args.spec)), args)
+    except InvalidInput as error:
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    settings = ServiceSettings.from_env(os.environ)
+    graphs = str(Path(args.graphs).resolve()) if args.graphs else ""
+    message = SimulationSubmit(spec=spec, simulation_id=simulation_id_for(spec), graphs_dir=graphs)
+
+    async def submit() -> None:
+        async with open_bus(settings) as (bus, topology):
+            await publish_message(bus, topology, message)
+
+    asyncio.run(submit())
+    print(message.simulation_id)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runners", type=int, default=1, help="runs in parallel (default 1)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary")
     run.set_defaults(handler=command_run)
+    submit = commands.add_parser("submit", help="submit a simulation to the configured broker")
+    submit.add_argument("spec", help="simulation spec or seed Simulation resource")
+    submit.add_argument(
+        "--graphs", help="directory of seed Graph resources (as the services see it)"
+    )
+    submit.add_argument("--shards", type=int, help="node shards per run (overrides the spec)")
+    submit.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
+    submit.set_defaults(handler=command_submit)
     serve = commands.add_parser("serve", help="run one service as its own process")
     serve.add_argument("service", choices=["node", "runner", "scheduler", "collector"])
     serve.add_argument("rest", nargs=argparse.REMAINDER)

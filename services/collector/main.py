@@ -1,0 +1,15 @@
+"""Composition root of the collector: settings -> bus and store -> service -> run."""
+
+from __future__ import annotations
+
+from gossipsim.collector.service import CollectorService
+from gossipsim.common.connections import open_bus, open_store
+from gossipsim.common.service_loop import run_until_signalled
+from gossipsim.common.settings import ServiceSettings
+
+
+async def serve(settings: ServiceSettings) -> None:
+    async with open_store(settings) as store, open_bus(settings) as (bus, topology):
+        service = CollectorService(bus=bus, topology=topology, store=store)
+        await service.start()
+        await run_until_signalled("collector", service.close)

@@ -1,0 +1,35 @@
+"""Open the bus and the object store a deployment is configured for."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from gossipsim.common.amqp_bus import AmqpBus
+from gossipsim.common.local_store import LocalDirectoryStore
+from gossipsim.common.s3_store import S3ObjectStore
+from gossipsim.common.settings import ServiceSettings
+from gossipsim.common.store import ObjectStore
+from gossipsim.common.topology import Topology
+
+
+@asynccontextmanager
+async def open_bus(settings: ServiceSettings) -> AsyncIterator[tuple[AmqpBus, Topology]]:
+    """Connect to RabbitMQ and declare the topology (idempotent: every service does it)."""
+    bus = await AmqpBus.connect(settings.broker_url)
+    try:
+        topology = Topology(prefix=settings.prefix, delivery_limit=settings.delivery_limit)
+        await topology.declare(bus)
+        yield bus, topology
+    finally:
+        await bus.close()
+
+
+@asynccontextmanager
+async def open_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
+    if settings.store.startswith("s3://"):
+        async with S3ObjectStore.open(settings.store, endpoint_url=settings.s3_endpoint) as store:
+            yield store
+    else:
+        yield LocalDirectoryStore(Path(settings.store))

@@ -1,0 +1,50 @@
+"""Settings of the long-running services, from environment variables (documented in README).
+
+Built once in a composition root and passed down; service code never reads the environment.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gossipsim.common.graph_limits import GraphLimits
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSettings:
+    broker_url: str
+    prefix: str
+    store: str  # a directory, or s3://bucket/prefix
+    s3_endpoint: str | None
+    delivery_limit: int
+    max_attempts: int
+    runner_name: str
+    log_level: str
+    limits: GraphLimits
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
+        return cls(
+            broker_url=env.get("GOSSIPSIM_BROKER_URL", "amqp://guest:guest@localhost:5672/"),
+            prefix=env.get("GOSSIPSIM_PREFIX", "gossipsim"),
+            store=env.get("GOSSIPSIM_STORE", "results"),
+            s3_endpoint=env.get("GOSSIPSIM_S3_ENDPOINT") or None,
+            delivery_limit=_positive_int(env, "GOSSIPSIM_DELIVERY_LIMIT", 5),
+            max_attempts=_positive_int(env, "GOSSIPSIM_MAX_ATTEMPTS", 3),
+            runner_name=env.get("GOSSIPSIM_RUNNER_NAME", socket.gethostname()),
+            log_level=env.get("GOSSIPSIM_LOG_LEVEL", "info"),
+            limits=GraphLimits.from_env(env),
+        )
