@@ -16,16 +16,15 @@ import structlog
 
 from gossipsim.collector import results
 from gossipsim.common.bus import Bus, Consumer, Delivery
+from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.messages import (
     Message,
-    MessageError,
     ResultsStored,
     RunCompleted,
     RunFailed,
     RunRound,
     SimulationAccepted,
     SimulationCompleted,
-    decode,
 )
 from gossipsim.common.publishing import publish_message
 from gossipsim.common.store import ObjectNotFound, ObjectStore
@@ -63,10 +62,8 @@ class CollectorService:
             await self._consumer.cancel()
 
     async def handle(self, delivery: Delivery) -> None:
-        try:
-            message = decode(delivery.envelope.body)
-        except MessageError as error:
-            await delivery.dead_letter(f"undecodable event: {error}")
+        message = await message_or_dead_letter(delivery)
+        if message is None:
             return
         if isinstance(message, RunRound):
             await self._round(message)

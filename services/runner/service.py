@@ -21,6 +21,7 @@ import structlog
 
 from gossipsim.common.algorithms import Algorithm, resolve_algorithm
 from gossipsim.common.bus import Bus, Consumer, Delivery
+from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import GossipsimError, InvalidInput
 from gossipsim.common.errors import RunFailed as RunFailedError
 from gossipsim.common.graph import Graph
@@ -30,13 +31,11 @@ from gossipsim.common.graph_sources import load_graph
 from gossipsim.common.initial_values import Initialization
 from gossipsim.common.messages import (
     Message,
-    MessageError,
     RunCompleted,
     RunFailed,
     RunRound,
     RunStart,
     RunStarted,
-    decode,
 )
 from gossipsim.common.publishing import publish_message
 from gossipsim.common.topology import Topology
@@ -151,13 +150,8 @@ class RunnerService:
         return key, graph, metrics
 
     async def handle(self, delivery: Delivery) -> None:
-        try:
-            message = decode(delivery.envelope.body)
-        except MessageError as error:
-            await delivery.dead_letter(f"undecodable run command: {error}")
-            return
+        message = await message_or_dead_letter(delivery, (RunStart,))
         if not isinstance(message, RunStart):
-            await delivery.dead_letter(f"unexpected {message.kind} on the runs queue")
             return
         async with self._lock:  # one run at a time per runner: node shards are not shared
             await self._run(message)

@@ -17,10 +17,10 @@ from pathlib import Path
 import structlog
 
 from gossipsim.common.bus import Bus, Consumer, Delivery
+from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messages import (
     Message,
-    MessageError,
     ResultsStored,
     RunCompleted,
     RunFailed,
@@ -31,7 +31,6 @@ from gossipsim.common.messages import (
     SimulationCompleted,
     SimulationRejected,
     SimulationSubmit,
-    decode,
 )
 from gossipsim.common.publishing import publish_message
 from gossipsim.common.spec import RunPlan, expand_runs, parse_spec, simulation_id_for
@@ -101,10 +100,8 @@ class SchedulerService:
         await publish_message(self._bus, self._topology, message)
 
     async def handle(self, delivery: Delivery) -> None:
-        try:
-            message = decode(delivery.envelope.body)
-        except MessageError as error:
-            await delivery.dead_letter(f"undecodable message: {error}")
+        message = await message_or_dead_letter(delivery)
+        if message is None:
             return
         if isinstance(message, SimulationSubmit):
             await self._submit(message)

@@ -29,15 +29,20 @@ def prefix() -> str:
     return f"gstest-{uuid4().hex[:8]}"
 
 
-@pytest_asyncio.fixture
-async def bus(prefix: str) -> AsyncIterator[AmqpBus]:
+async def connect_or_skip(prefix: str) -> AmqpBus:
+    """A bus on the test broker; skip (or, with GOSSIPSIM_REQUIRE_SERVICES=1, fail) without one."""
     try:
-        opened = await asyncio.wait_for(AmqpBus.connect(URL, name_prefix_check=prefix), 5)
+        return await asyncio.wait_for(AmqpBus.connect(URL, name_prefix_check=prefix), 5)
     except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as error:
         reason = f"no RabbitMQ reachable at {URL}: {error!r}"
         if os.environ.get("GOSSIPSIM_REQUIRE_SERVICES") == "1":
             pytest.fail(f"{reason} (GOSSIPSIM_REQUIRE_SERVICES=1: integration tests must run)")
         pytest.skip(reason)
+
+
+@pytest_asyncio.fixture
+async def bus(prefix: str) -> AsyncIterator[AmqpBus]:
+    opened = await connect_or_skip(prefix)
     try:
         yield opened
     finally:
