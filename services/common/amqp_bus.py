@@ -47,6 +47,7 @@ from gossipsim.common.bus import (
     Envelope,
     Handler,
     QueueSpec,
+    call_handler,
 )
 
 log = structlog.get_logger(__name__)
@@ -145,16 +146,7 @@ class _AmqpConsumer:
             # Handed out `limit` times already, the last one never settled (consumer lost).
             await delivery.dead_letter(f"delivery limit of {limit} reached")
             return
-        try:
-            await self._handler(delivery)
-        except Exception:
-            requeue = delivery.settled_as is None
-            bound.exception("bus handler failed", requeueing=requeue)
-            if requeue:
-                await delivery.nack(requeue=True)
-        else:
-            if delivery.settled_as is None:
-                bound.warning("bus handler returned without settling its delivery")
+        await call_handler(self._handler, delivery, bound)
 
     async def send(self, delivery: _AmqpDelivery, action: str) -> None:
         """Settle on the broker; a lost channel is logged: the broker redelivers by itself."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 REASON_HEADER = "x-gossipsim-reason"
 DELIVERY_COUNT_HEADER = "x-delivery-count"
@@ -90,3 +90,23 @@ class Bus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class _Settleable(Delivery, Protocol):
+    settled_as: str | None
+
+
+async def call_handler(handler: Handler, delivery: _Settleable, log: Any) -> None:
+    """Call a consumer's handler the way every Bus promises: one that raises before settling
+    has its delivery requeued; one that returns without settling is logged (the message
+    stays with the consumer until it goes, as AMQP holds it)."""
+    try:
+        await handler(delivery)
+    except Exception:
+        requeue = delivery.settled_as is None
+        log.exception("bus handler failed", requeueing=requeue)
+        if requeue:
+            await delivery.nack(requeue=True)
+    else:
+        if delivery.settled_as is None:
+            log.warning("bus handler returned without settling its delivery")

@@ -29,25 +29,17 @@ import os
 import secrets
 from pathlib import Path
 
-from gossipsim.common.store import ObjectNotFound
+from gossipsim.common.store import ObjectNotFound, check_key
 
 TEMP_PREFIX = ".gossipsim-tmp-"
 """File names starting with this are in-flight writes, never objects."""
 
 
 def _check_key(key: str) -> None:
-    """Raise ValueError, naming the key, unless it is a safe relative '/'-separated path."""
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"invalid object key {key!r}: must be a non-empty string")
-    if "\\" in key or "\0" in key:
-        raise ValueError(f"invalid object key {key!r}: backslashes and NUL are not allowed")
-    if key.startswith("/"):
-        raise ValueError(f"invalid object key {key!r}: must be relative, not absolute")
-    for segment in key.split("/"):
-        if segment in ("", ".", ".."):
-            raise ValueError(f"invalid object key {key!r}: empty, '.' or '..' path segment")
-        if segment.startswith(TEMP_PREFIX):
-            raise ValueError(f"invalid object key {key!r}: {TEMP_PREFIX!r} is reserved")
+    """The common key rule, plus: names of in-flight temp files are reserved."""
+    check_key(key)
+    if any(segment.startswith(TEMP_PREFIX) for segment in key.split("/")):
+        raise ValueError(f"invalid object key {key!r}: {TEMP_PREFIX!r} is reserved")
 
 
 def _fsync_dir(path: Path) -> None:

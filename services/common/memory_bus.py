@@ -25,7 +25,14 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from gossipsim.common.bus import REASON_HEADER, Consumer, Envelope, Handler, QueueSpec
+from gossipsim.common.bus import (
+    REASON_HEADER,
+    Consumer,
+    Envelope,
+    Handler,
+    QueueSpec,
+    call_handler,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -149,17 +156,7 @@ class _MemoryConsumer:
             routing_key=delivery.envelope.routing_key,
             delivery_count=delivery.delivery_count,
         )
-        try:
-            await self._handler(delivery)
-        except Exception:
-            requeue = delivery.settled_as is None
-            bound.exception("bus handler failed", requeueing=requeue)
-            if requeue:
-                await delivery.nack(requeue=True)
-        else:
-            if delivery.settled_as is None:
-                # AMQP holds such a message until the consumer goes; so does this bus.
-                bound.warning("bus handler returned without settling its delivery")
+        await call_handler(self._handler, delivery, bound)
 
     def settle(
         self,

@@ -28,7 +28,7 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gossipsim.common.store import ObjectNotFound
+from gossipsim.common.store import ObjectNotFound, check_key
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -45,22 +45,10 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     prefix = parts.path.strip("/")
     try:
         if prefix:
-            _check_key(prefix)
+            check_key(prefix)
     except ValueError as exc:
         raise ValueError(f"invalid S3 URL {url!r}: the prefix is an {exc}") from None
     return parts.netloc, f"{prefix}/" if prefix else ""
-
-
-def _check_key(key: str) -> None:
-    """Raise ValueError, naming the key, unless it is a safe relative '/'-separated path."""
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"invalid object key {key!r}: must be a non-empty string")
-    if "\\" in key or "\0" in key:
-        raise ValueError(f"invalid object key {key!r}: backslashes and NUL are not allowed")
-    if key.startswith("/"):
-        raise ValueError(f"invalid object key {key!r}: must be relative, not absolute")
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        raise ValueError(f"invalid object key {key!r}: empty, '.' or '..' path segment")
 
 
 def _code(error: ClientError) -> str:
@@ -107,7 +95,7 @@ class S3ObjectStore:
         return self._prefix
 
     def _key(self, key: str) -> str:
-        _check_key(key)
+        check_key(key)
         return self._prefix + key
 
     def _error(self, action: str, key: str | None, exc: Exception) -> S3StoreError:

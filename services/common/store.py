@@ -15,6 +15,21 @@ class ObjectNotFound(KeyError):
     """No object under this key."""
 
 
+def check_key(key: str) -> None:
+    """Raise ValueError, naming the key, unless it is a safe relative '/'-separated path.
+
+    The same rule for every store, so a key that works on a laptop works in the bucket.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid object key {key!r}: must be a non-empty string")
+    if "\\" in key or "\0" in key:
+        raise ValueError(f"invalid object key {key!r}: backslashes and NUL are not allowed")
+    if key.startswith("/"):
+        raise ValueError(f"invalid object key {key!r}: must be relative, not absolute")
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise ValueError(f"invalid object key {key!r}: empty, '.' or '..' path segment")
+
+
 class ObjectStore(Protocol):
     async def put(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
