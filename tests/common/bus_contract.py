@@ -367,3 +367,22 @@ async def test_nack_without_requeue_dead_letters_as_rejected(bus: Bus, prefix: s
     await work.wait_for(1)
     assert delivery.envelope.body == b"unwanted"
     assert delivery.envelope.headers[REASON_HEADER] == "rejected"
+
+
+async def test_settling_a_delivery_twice_is_an_error(bus: Bus, prefix: str) -> None:
+    name = await queue_on(bus, f"{prefix}.work", f"{prefix}.runs", "#")
+    errors: list[Exception] = []
+
+    async def ack_twice(delivery: Delivery) -> None:
+        await delivery.ack()
+        try:
+            await delivery.nack()
+        except RuntimeError as error:
+            errors.append(error)
+
+    inbox = Inbox(ack_twice)
+    await bus.consume(name, inbox.handler)
+    await bus.publish(f"{prefix}.work", message("run.start"))
+
+    await inbox.wait_for(1)
+    assert "already acked" in str(errors[0])

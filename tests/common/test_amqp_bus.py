@@ -19,7 +19,7 @@ import pytest_asyncio
 from gossipsim.common.amqp_bus import AmqpBus
 from gossipsim.common.bus import REASON_HEADER, Delivery
 from tests.common.bus_contract import *  # noqa: F403 (the contract tests run here)
-from tests.common.bus_contract import Inbox, dead_letter_setup, message, queue_on
+from tests.common.bus_contract import Inbox, dead_letter_setup, message
 
 URL = os.environ.get("GOSSIPSIM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -66,25 +66,6 @@ async def delete_declared(bus: AmqpBus, prefix: str) -> None:
 async def hold_forever(delivery: Delivery) -> None:
     """A handler that never settles: it ends only when its consumer is cancelled."""
     await asyncio.Event().wait()
-
-
-async def test_settling_a_delivery_twice_is_an_error(bus: AmqpBus, prefix: str) -> None:
-    name = await queue_on(bus, f"{prefix}.work", f"{prefix}.runs", "#")
-    errors: list[Exception] = []
-
-    async def ack_twice(delivery: Delivery) -> None:
-        await delivery.ack()
-        try:
-            await delivery.nack()
-        except RuntimeError as error:
-            errors.append(error)
-
-    inbox = Inbox(ack_twice)
-    await bus.consume(name, inbox.handler)
-    await bus.publish(f"{prefix}.work", message("run.start"))
-
-    await inbox.wait_for(1)
-    assert "already acked" in str(errors[0])
 
 
 async def test_cancel_counts_as_a_delivery_attempt(bus: AmqpBus, prefix: str) -> None:

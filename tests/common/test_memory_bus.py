@@ -64,26 +64,6 @@ async def test_publish_to_unknown_exchange_names_it(bus: InMemoryBus, prefix: st
         await bus.publish(f"{prefix}.missing", message("run.start"))
 
 
-async def test_settling_a_delivery_twice_is_an_error(bus: InMemoryBus, prefix: str) -> None:
-    name = await queue_on(bus, f"{prefix}.work", f"{prefix}.runs", "#")
-    errors: list[Exception] = []
-
-    async def ack_twice(delivery: Delivery) -> None:
-        await delivery.ack()
-        try:
-            await delivery.nack()
-        except RuntimeError as error:
-            errors.append(error)
-
-    inbox = Inbox(ack_twice)
-    await bus.consume(name, inbox.handler)
-    await bus.publish(f"{prefix}.work", message("run.start"))
-
-    await inbox.wait_for(1)
-    assert "already acked" in str(errors[0])
-    assert bus.queue_depth(name) == 0
-
-
 async def test_requeued_message_goes_back_to_the_head(bus: InMemoryBus, prefix: str) -> None:
     name = await queue_on(bus, f"{prefix}.work", f"{prefix}.runs", "#")
     for key in ("run.a", "run.b"):
