@@ -7,6 +7,7 @@ lets a user combine any rule with any strategy otherwise.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import math
 from collections.abc import Mapping
@@ -159,8 +160,15 @@ def parse_seed_name(name: str) -> tuple[Selection, Memory]:
             return _SEED_SELECTIONS[name[: -len(suffix)]], memory
     if name in _SEED_SELECTIONS:
         return _SEED_SELECTIONS[name], Memory.NONE
-    known = ", ".join(seed_algorithm_names())
-    raise AlgorithmError(f"unknown algorithm {name!r}; known names: {known}", field="algorithm")
+    close = difflib.get_close_matches(name, seed_algorithm_names(), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    bases = ", ".join(_SEED_SELECTIONS)
+    raise AlgorithmError(
+        f"unknown algorithm {name!r}; {hint}seed names are one of {bases}, optionally "
+        "followed by _memory or _complex_memory (not community_based); or give a mapping "
+        "{rule, selection, memory, mode, order}",
+        field="algorithm",
+    )
 
 
 def _enum_value(enum_type: type[enum.IntEnum], value: Any, field_name: str) -> Any:
