@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from gossipsim.runner.local_launcher import LocalProcessLauncher
+from tests.support.s3_server import s3_endpoint, s3_server  # noqa: F401 (session fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 
