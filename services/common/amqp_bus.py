@@ -191,8 +191,9 @@ class _AmqpConsumer:
         await self._bus.publish(dlx, envelope)
         await self.send(delivery, "ack")
 
-    async def cancel(self) -> None:
-        """Stop, cancel running handlers, and close the channel: unsettled messages go back."""
+    async def cancel(self, *, drain: float = 0.0) -> None:
+        """Stop (basic.cancel), give running handlers ``drain`` seconds, cancel the rest, and
+        close the channel: unsettled messages go back to the queue."""
         channel, self._channel = self._channel, None
         if channel is None:
             return
@@ -203,6 +204,10 @@ class _AmqpConsumer:
         except LOST_CHANNEL_ERRORS as error:
             log.warning("could not cancel a consumer", queue=self.spec.name, error=repr(error))
         running = [task for task in self._tasks if task is not asyncio.current_task()]
+        if drain > 0 and running:
+            log.info("draining", queue=self.spec.name, handlers=len(running), seconds=drain)
+            await asyncio.wait(running, timeout=drain)
+            running = [task for task in running if not task.done()]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
@@ -274,10 +279,15 @@ class AmqpBus:
         )
 
     async def declare_queue(self, spec: QueueSpec) -> None:
-        """A durable quorum queue; the delivery limit is ours (see the module docstring)."""
+        """A durable quorum queue; the delivery limit is ours (see the module docstring).
+        A transient queue is a classic exclusive auto-delete one (quorum queues cannot be)."""
         self._check(spec.name)
         if spec.delivery_limit is not None and spec.delivery_limit < 1:
             raise ValueError(f"queue {spec.name!r}: delivery_limit must be at least 1")
+        if spec.transient:
+            await self._channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
+            self.queues[spec.name] = spec
+            return
         arguments: dict[str, Any] = {"x-queue-type": "quorum"}
         if spec.dead_letter_exchange is not None:
             arguments["x-dead-letter-exchange"] = spec.dead_letter_exchange

@@ -27,6 +27,9 @@ class QueueSpec:
     name: str
     delivery_limit: int | None = None  # deliveries before dead-lettering; None: unlimited
     dead_letter_exchange: str | None = None
+    # A private queue of one consumer (e.g. a runner's cancellation feed): not durable, and
+    # deleted with its bindings when that consumer is cancelled or its connection goes.
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,9 +68,13 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    async def cancel(self) -> None:
+    async def cancel(self, *, drain: float = 0.0) -> None:
         """Stop consuming: running handlers are cancelled, unsettled deliveries go back to
-        the queue to be delivered again, and settling one of them afterwards raises."""
+        the queue to be delivered again, and settling one of them afterwards raises.
+
+        With ``drain`` > 0 no new delivery starts and running handlers first get up to
+        ``drain`` seconds to finish and settle (a runner finishing its run on SIGTERM).
+        """
         ...
 
 

@@ -180,13 +180,17 @@ class _MemoryConsumer:
             self._bus.dead_letter(self._queue, delivery.message, dead_letter)
         self._bus.pump(self._queue)
 
-    async def cancel(self) -> None:
-        """Stop, cancel running handlers and give their unsettled messages back, in order."""
+    async def cancel(self, *, drain: float = 0.0) -> None:
+        """Stop, give running handlers ``drain`` seconds, cancel the rest and give their
+        unsettled messages back, in order; a transient queue goes with its consumer."""
         if not self.active:
             return
         self.active = False
         self._queue.consumers.remove(self)
         running = [task for task in self._tasks if task is not asyncio.current_task()]
+        if drain > 0 and running:
+            await asyncio.wait(running, timeout=drain)
+            running = [task for task in running if not task.done()]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
@@ -194,7 +198,10 @@ class _MemoryConsumer:
             delivery.settled_as = "returned to the queue when its consumer was cancelled"
             self._bus.requeue(self._queue, delivery.message)
         self._unsettled.clear()
-        self._bus.pump(self._queue)
+        if self._queue.spec.transient:
+            self._bus.delete_queue(self._queue)
+        else:
+            self._bus.pump(self._queue)
 
 
 class InMemoryBus:
@@ -295,6 +302,13 @@ class InMemoryBus:
             )
             return
         self._route(exchange, envelope)
+
+    def delete_queue(self, queue: _Queue) -> None:
+        """Remove a queue, its messages and its bindings (a transient queue's end)."""
+        self._queues.pop(queue.spec.name, None)
+        for exchange in self._exchanges.values():
+            for binding in [b for b in exchange.bindings if b[0] == queue.spec.name]:
+                del exchange.bindings[binding]
 
     def _route(self, exchange: _Exchange, envelope: Envelope) -> None:
         for name in exchange.route(envelope.routing_key):

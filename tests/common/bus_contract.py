@@ -305,6 +305,51 @@ async def test_cancelled_consumer_gives_unsettled_messages_back(bus: Bus, prefix
     assert inbox.keys == ["run.a", "run.b"]
 
 
+async def test_draining_consumer_lets_its_running_handler_finish(bus: Bus, prefix: str) -> None:
+    """cancel(drain=…): the handler in progress settles; nothing new is started meanwhile."""
+    name = await queue_on(bus, f"{prefix}.work", f"{prefix}.runs", "#")
+    release = asyncio.Event()
+
+    async def finish_when_released(delivery: Delivery) -> None:
+        await release.wait()
+        await delivery.ack()
+
+    working = Inbox(finish_when_released)
+    consumer = await bus.consume(name, working.handler, prefetch=1)
+    await bus.publish(f"{prefix}.work", message("run.a"))
+    await working.wait_for(1)
+
+    draining = asyncio.create_task(consumer.cancel(drain=TIMEOUT))
+    await asyncio.sleep(QUIET)
+    await bus.publish(f"{prefix}.work", message("run.b"))
+    release.set()
+    await asyncio.wait_for(draining, TIMEOUT)
+
+    assert working.keys == ["run.a"]
+    later = Inbox()
+    await bus.consume(name, later.handler)
+    assert [d.envelope.routing_key for d in await later.wait_for(1)] == ["run.b"]
+
+
+async def test_transient_queue_goes_with_its_consumer(bus: Bus, prefix: str) -> None:
+    exchange = f"{prefix}.events"
+    await bus.declare_exchange(exchange)
+    feed = QueueSpec(name=f"{prefix}.feed", transient=True)
+    await bus.declare_queue(feed)
+    await bus.bind(feed.name, exchange, "simulation.#")
+    inbox = Inbox()
+    consumer = await bus.consume(feed.name, inbox.handler)
+    await bus.publish(exchange, message("simulation.completed"))
+    await inbox.wait_for(1)
+    await consumer.cancel()
+    await bus.publish(exchange, message("simulation.completed", b'{"late": true}'))
+
+    await bus.declare_queue(feed)  # a new queue of the same name: nothing kept, nothing bound
+    fresh = Inbox()
+    await bus.consume(feed.name, fresh.handler)
+    await fresh.wait_for(0)
+
+
 # -- dead-lettering ------------------------------------------------------------------------
 
 
