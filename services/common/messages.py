@@ -118,6 +118,20 @@ class RunStarted(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunHeartbeat(Message):
+    """A long run is alive. Sent only once the runner has acked the run's command early (so
+    the broker's consumer timeout cannot cut it off); the scheduler then holds a lease on the
+    runner's heartbeats and starts the run again if they stop."""
+
+    kind: ClassVar[str] = "run.heartbeat"
+    simulation_id: str
+    run_id: str
+    attempt: int = 1
+    runner: str = ""
+    rounds_done: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRound(Message):
     """Telemetry of consecutive rounds, batched: ``rounds[k]`` describes round first_round + k."""
 
@@ -180,6 +194,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         SimulationAccepted,
         SimulationRejected,
         RunStarted,
+        RunHeartbeat,
         RunRound,
         RunCompleted,
         RunFailed,

@@ -23,6 +23,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSettings:
     broker_url: str
@@ -34,6 +45,11 @@ class ServiceSettings:
     runner_name: str
     log_level: str
     limits: GraphLimits
+    call_timeout: float  # runner: seconds one node call may take (a one-shard run is one call)
+    drain_seconds: float  # on SIGTERM: how long in-flight work may take to finish
+    run_ack_after: float  # runner: ack a run's command after this long, then heartbeat
+    heartbeat_seconds: float  # runner: heartbeat interval of such a long run
+    lease_timeout: float  # scheduler: restart a long run after this long without heartbeat
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -47,4 +63,9 @@ class ServiceSettings:
             runner_name=env.get("GOSSIPSIM_RUNNER_NAME", socket.gethostname()),
             log_level=env.get("GOSSIPSIM_LOG_LEVEL", "info"),
             limits=GraphLimits.from_env(env),
+            call_timeout=_positive_float(env, "GOSSIPSIM_CALL_TIMEOUT_SECONDS", 3600.0),
+            drain_seconds=_positive_float(env, "GOSSIPSIM_DRAIN_SECONDS", 300.0),
+            run_ack_after=_positive_float(env, "GOSSIPSIM_RUN_ACK_AFTER_SECONDS", 900.0),
+            heartbeat_seconds=_positive_float(env, "GOSSIPSIM_HEARTBEAT_SECONDS", 30.0),
+            lease_timeout=_positive_float(env, "GOSSIPSIM_LEASE_TIMEOUT_SECONDS", 180.0),
         )

@@ -4,9 +4,11 @@ Several deployments and test sessions share a broker by using different prefixes
 
     commands (topic) ── simulation.* ──▶ <p>.scheduler
                      └─ run.start ─────▶ <p>.runs        (work queue, delivery limit)
-    events (topic)   ── run.started|completed|failed, results.stored ──▶ <p>.scheduler
-                     └─ run.#, simulation.# ──────────────────────────▶ <p>.collector
+    events (topic)   ── run.started|heartbeat|completed|failed, results.stored ──▶ <p>.scheduler
+                     ├─ run.#, simulation.# ──────────────────────────▶ <p>.collector
+                     └─ simulation.completed ─▶ <p>.runner-feed.<runner> (transient, one each)
     dead-letter (topic) ── # ──▶ <p>.dead-letters         (inspect and replay)
+                        └─ run.start ──▶ <p>.scheduler    (a run that can never run has failed)
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Topology:
     def dead_letters_queue(self) -> str:
         return f"{self.prefix}.dead-letters"
 
+    def runner_feed(self, instance: str) -> str:
+        """A runner's private queue of finished simulations (it skips their queued runs)."""
+        return f"{self.prefix}.runner-feed.{instance}"
+
     def exchange_for(self, kind: str) -> str:
         """Commands and work go to the commands exchange, everything else is an event."""
         return (
@@ -74,7 +80,9 @@ class Topology:
             )
         await bus.bind(self.runs_queue, self.commands, "run.start")
         await bus.bind(self.scheduler_queue, self.commands, "simulation.*")
-        for key in ("run.started", "run.completed", "run.failed", "results.stored"):
+        for key in ("run.started", "run.heartbeat", "run.completed", "run.failed"):
             await bus.bind(self.scheduler_queue, self.events, key)
+        await bus.bind(self.scheduler_queue, self.events, "results.stored")
+        await bus.bind(self.scheduler_queue, self.dead_letter, "run.start")
         for key in ("run.#", "simulation.#"):
             await bus.bind(self.collector_queue, self.events, key)

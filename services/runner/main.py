@@ -15,7 +15,13 @@ async def serve(settings: ServiceSettings) -> None:
             bus=bus,
             topology=topology,
             launcher=launcher,
-            settings=RunnerSettings(name=settings.runner_name),
+            settings=RunnerSettings(
+                name=settings.runner_name,
+                call_timeout=settings.call_timeout,
+                ack_after=settings.run_ack_after,
+                heartbeat=settings.heartbeat_seconds,
+                drain=settings.drain_seconds,
+            ),
             limits=settings.limits,
         )
         await service.start()

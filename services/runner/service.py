@@ -5,12 +5,31 @@ shares them — pooled, not started per run — so a sweep of thousands of small
 Reset and a RunRounds call each. Round telemetry goes out in batches (one run.round message per
 ``telemetry_batch`` rounds), then run.completed; the command is acked only after those events
 are published (confirmed), so a runner that dies mid-run leaves the command to be redelivered.
+
+What happens to a command that does not complete:
+
+* impossible (invalid graph, algorithm or settings: the same on every try) — dead-lettered at
+  once with the reason; the scheduler sees the dead letter and fails the run;
+* its node services failed — run.failed (retryable): the scheduler starts it again, and this
+  runner discards those nodes, so the next attempt gets fresh ones;
+* anything unforeseen (a bug) — requeued for another delivery, and dead-lettered with the last
+  error once the queue's delivery limit is reached, so a poison command cannot loop forever;
+* its simulation finished (cancelled) — skipped, or stopped mid-run: each runner follows
+  simulation.completed on a private feed queue.
+
+A run still going after ``ack_after`` seconds has its command acked early, so RabbitMQ's
+consumer timeout (30 minutes by default) cannot cut it off, and from then on it is covered by
+run.heartbeat messages: the scheduler restarts it if they stop (see the scheduler's lease).
+On SIGTERM the runner stops taking commands and finishes its run (up to ``drain`` seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +39,7 @@ import orjson
 import structlog
 
 from gossipsim.common.algorithms import Algorithm, resolve_algorithm
-from gossipsim.common.bus import Bus, Consumer, Delivery
+from gossipsim.common.bus import Bus, Consumer, Delivery, QueueSpec
 from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import GossipsimError, InvalidInput
 from gossipsim.common.errors import RunFailed as RunFailedError
@@ -33,9 +52,11 @@ from gossipsim.common.messages import (
     Message,
     RunCompleted,
     RunFailed,
+    RunHeartbeat,
     RunRound,
     RunStart,
     RunStarted,
+    SimulationCompleted,
 )
 from gossipsim.common.publishing import publish_message
 from gossipsim.common.topology import Topology
@@ -53,6 +74,25 @@ class RunnerSettings:
     telemetry_batch: int = 100  # rounds per run.round message
     sessions_kept: int = 4  # configured shard sets kept warm
     call_timeout: float = 300.0
+    ack_after: float = 900.0  # seconds before a long run's command is acked (then heartbeats)
+    heartbeat: float = 30.0  # seconds between run.heartbeat messages of such a run
+    drain: float = 300.0  # seconds the run in progress may take to finish on shutdown
+    finished_kept: int = 10_000  # finished simulations remembered, to skip their runs
+
+
+class Outcome(enum.Enum):
+    COMPLETED = "completed"  # results published
+    IMPOSSIBLE = "impossible"  # the same on every try
+    NODES_FAILED = "nodes failed"  # retry on fresh nodes
+    UNFORESEEN = "unforeseen"  # a bug or an unknown failure
+    SIMULATION_FINISHED = "simulation finished"  # cancelled while it ran
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    outcome: Outcome
+    error: str = ""
+    plan: dict[str, Any] | None = None
 
 
 class _SessionPool:
@@ -125,16 +165,29 @@ class RunnerService:
         self._pool = _SessionPool(launcher, settings.sessions_kept, settings.call_timeout)
         self._graphs: dict[str, tuple[Graph, dict[str, Any]]] = {}
         self._consumer: Consumer | None = None
+        self._feed: Consumer | None = None
         self._lock = asyncio.Lock()
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._in_flight: tuple[str, asyncio.Task[RunOutcome]] | None = None
 
     async def start(self) -> None:
+        feed = QueueSpec(
+            name=self._topology.runner_feed(f"{self._settings.name}-{uuid.uuid4().hex[:6]}"),
+            transient=True,
+        )
+        await self._bus.declare_queue(feed)
+        await self._bus.bind(feed.name, self._topology.events, "simulation.completed")
+        self._feed = await self._bus.consume(feed.name, self._simulation_finished, prefetch=16)
         self._consumer = await self._bus.consume(
             self._topology.runs_queue, self.handle, prefetch=self._settings.prefetch
         )
 
     async def close(self) -> None:
+        """Stop taking commands, let the run in progress finish (``drain``), then stop."""
         if self._consumer is not None:
-            await self._consumer.cancel()
+            await self._consumer.cancel(drain=self._settings.drain)
+        if self._feed is not None:
+            await self._feed.cancel()
         await self._pool.close()
 
     async def _publish(self, message: Message) -> None:
@@ -149,15 +202,106 @@ class RunnerService:
         graph, metrics = self._graphs[key]
         return key, graph, metrics
 
+    async def _simulation_finished(self, delivery: Delivery) -> None:
+        """simulation.completed: skip that simulation's queued runs, stop its running one."""
+        message = await message_or_dead_letter(delivery, (SimulationCompleted,))
+        if isinstance(message, SimulationCompleted):
+            self._finished[message.simulation_id] = None
+            while len(self._finished) > self._settings.finished_kept:
+                self._finished.popitem(last=False)
+            if self._in_flight is not None and self._in_flight[0] == message.simulation_id:
+                log.info("stopping the run of a finished simulation", simulation=self._in_flight[0])
+                self._in_flight[1].cancel()
+            await delivery.ack()
+
     async def handle(self, delivery: Delivery) -> None:
-        message = await message_or_dead_letter(delivery, (RunStart,))
-        if not isinstance(message, RunStart):
+        command = await message_or_dead_letter(delivery, (RunStart,))
+        if not isinstance(command, RunStart):
+            return
+        if command.simulation_id in self._finished:
+            log.info("skipping a run of a finished simulation", run=command.run_id)
+            await delivery.ack()
             return
         async with self._lock:  # one run at a time per runner: node shards are not shared
-            await self._run(message)
-        await delivery.ack()
+            task = asyncio.create_task(self._run(command))
+            self._in_flight = (command.simulation_id, task)
+            try:
+                acked = await self._await_run(command, delivery, task)
+            finally:
+                self._in_flight = None
+        result = RunOutcome(Outcome.SIMULATION_FINISHED) if task.cancelled() else task.result()
+        await self._settle(command, delivery, result, acked=acked)
 
-    async def _run(self, command: RunStart) -> None:
+    async def _await_run(
+        self, command: RunStart, delivery: Delivery, task: asyncio.Task[RunOutcome]
+    ) -> bool:
+        """Wait for the run; past ``ack_after`` ack the command and send heartbeats instead.
+        Returns whether the command was acked. A shutdown that cancels this handler stops the
+        run; a run acked early is then reported failed (retryable) so it restarts promptly."""
+        acked = False
+        heartbeats: asyncio.Task[None] | None = None
+        try:
+            await asyncio.wait({task}, timeout=self._settings.ack_after)
+            if not task.done():
+                await delivery.ack()
+                acked = True
+                heartbeats = asyncio.create_task(self._heartbeats(command))
+                await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if acked:
+                await asyncio.shield(
+                    self._publish(
+                        self._failed(command, {}, "the runner stopped mid-run", retryable=True)
+                    )
+                )
+            raise
+        finally:
+            if heartbeats is not None:
+                heartbeats.cancel()
+        return acked
+
+    async def _heartbeats(self, command: RunStart) -> None:
+        while True:
+            await self._publish(
+                RunHeartbeat(
+                    simulation_id=command.simulation_id,
+                    run_id=command.run_id,
+                    attempt=command.attempt,
+                    runner=self._settings.name,
+                )
+            )
+            await asyncio.sleep(self._settings.heartbeat)
+
+    async def _settle(
+        self, command: RunStart, delivery: Delivery, result: RunOutcome, *, acked: bool
+    ) -> None:
+        """Ack, requeue, dead-letter or report the command, by how its run ended."""
+        plan = result.plan or {}
+        if result.outcome is Outcome.IMPOSSIBLE and not acked:
+            await delivery.dead_letter(f"impossible run: {result.error}")
+            return
+        if result.outcome is Outcome.IMPOSSIBLE:
+            await self._publish(self._failed(command, plan, result.error, retryable=False))
+        elif result.outcome is Outcome.NODES_FAILED or (
+            result.outcome is Outcome.UNFORESEEN and acked
+        ):
+            await self._publish(self._failed(command, plan, result.error, retryable=True))
+        elif result.outcome is Outcome.UNFORESEEN:
+            limit = self._topology.delivery_limit
+            if delivery.delivery_count >= limit:
+                await delivery.dead_letter(
+                    f"failed on {delivery.delivery_count} deliveries; last error: {result.error}"
+                )
+            else:
+                await delivery.nack(requeue=True)
+            return
+        if not acked:
+            await delivery.ack()
+
+    async def _run(self, command: RunStart) -> RunOutcome:
         bound = log.bind(
             simulation=command.simulation_id, run=command.run_id, attempt=command.attempt
         )
@@ -189,22 +333,20 @@ class RunnerService:
                 result = await session.run(
                     run_id=command.run_id, seed=command.seed, settings=settings
                 )
-            except RunFailedError:
-                await self._pool.discard(session_key)  # its nodes failed: fresh ones next time
+            except (RunFailedError, asyncio.CancelledError):
+                await self._pool.discard(session_key)  # its nodes failed or are mid-call
                 raise
         except (InvalidInput, ValueError, TypeError) as error:
             bound.warning("run is impossible", error=str(error))
-            await self._publish(self._failed(command, plan, f"{error}", retryable=False))
-            return
+            return RunOutcome(Outcome.IMPOSSIBLE, f"{error}", plan)
         except GossipsimError as error:
             bound.warning("run failed", error=str(error))
-            await self._publish(self._failed(command, plan, f"{error}", retryable=True))
-            return
-        except Exception as error:  # a bug or an unforeseen failure: report it, let it retry
+            return RunOutcome(Outcome.NODES_FAILED, f"{error}", plan)
+        except Exception as error:
             bound.exception("run raised")
-            await self._publish(self._failed(command, plan, f"{error!r}", retryable=True))
-            return
+            return RunOutcome(Outcome.UNFORESEEN, f"{error!r}", plan)
         await self._publish_result(command, plan, metrics, result, time.perf_counter() - started)
+        return RunOutcome(Outcome.COMPLETED)
 
     def _failed(
         self, command: RunStart, plan: dict[str, Any], error: str, *, retryable: bool

@@ -2,28 +2,43 @@
 
 A submitted spec is parsed and expanded into runs with deterministic ids; an invalid one is
 answered with simulation.rejected naming the field. A run that fails with a retryable error is
-published again (attempt + 1) until ``max_attempts``; when every run has completed or finally
-failed, simulation.completed goes out and the collector writes the tables. Events of attempts
-that were superseded, and of simulations it does not know, are acknowledged and ignored.
+published again (attempt + 1) until ``max_attempts``; a run command that was dead-lettered
+(impossible, or past the delivery limit) has failed for good. When every run has completed or
+finally failed, simulation.completed goes out and the collector writes the tables. Events of
+attempts that were superseded, and of simulations it does not know, are acked and ignored.
+
+With a state store (distributed mode) every change is stored before its event is acked, and
+a restarted scheduler resumes the unfinished simulations from their status documents
+(state.py): commands are published before the state that records them is stored, so a crash
+in between publishes a command twice at worst (the collector and this scheduler ignore the
+second outcome), never zero times.
+
+Long runs: a runner acks its command early and sends run.heartbeat; the scheduler holds a
+lease per such run and starts it again (as a retryable failure) when heartbeats stop for
+``lease_timeout`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-from dataclasses import dataclass, field
+import contextlib
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from gossipsim.common.bus import Bus, Consumer, Delivery
+from gossipsim.common.bus import REASON_HEADER, Bus, Consumer, Delivery
 from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messages import (
     Message,
+    MessageError,
     ResultsStored,
     RunCompleted,
     RunFailed,
+    RunHeartbeat,
     RunStart,
     RunStarted,
     SimulationAccepted,
@@ -31,43 +46,26 @@ from gossipsim.common.messages import (
     SimulationCompleted,
     SimulationRejected,
     SimulationSubmit,
+    decode,
 )
 from gossipsim.common.publishing import publish_message
 from gossipsim.common.spec import RunPlan, expand_runs, parse_spec, simulation_id_for
+from gossipsim.common.store import ObjectStore
 from gossipsim.common.topology import Topology
+from gossipsim.scheduler.state import TERMINAL, RunStatus, SimulationState, now_iso
+from gossipsim.scheduler.state_store import StateStore
+
+__all__ = ["RunStatus", "SchedulerService", "SchedulerSettings", "SimulationState"]
 
 log = structlog.get_logger(__name__)
 
 
-class RunStatus(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-@dataclass(slots=True)
-class SimulationState:
-    simulation_id: str
-    plans: dict[str, RunPlan]
-    status: dict[str, RunStatus] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    cancelled: bool = False
-    completed: bool = False
-    results_location: str = ""
-    rounds_done: int = 0
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def done_count(self) -> int:
-        return sum(s in (RunStatus.COMPLETED, RunStatus.FAILED) for s in self.status.values())
-
-    def count(self, status: RunStatus) -> int:
-        return sum(s is status for s in self.status.values())
-
-    def count_failed(self) -> int:
-        return self.count(RunStatus.FAILED)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSettings:
+    max_attempts: int = 3
+    prefetch: int = 64  # events in hand at once: one state write covers many (group commit)
+    lease_timeout: float = 300.0  # seconds without heartbeat before a leased run is restarted
+    drain: float = 10.0  # seconds for in-flight events on shutdown
 
 
 class SchedulerService:
@@ -76,30 +74,48 @@ class SchedulerService:
         *,
         bus: Bus,
         topology: Topology,
-        max_attempts: int = 3,
+        settings: SchedulerSettings = SchedulerSettings(),
+        store: ObjectStore | None = None,
         base_dir: Path | None = None,
     ) -> None:
         self._bus = bus
         self._topology = topology
-        self._max_attempts = max_attempts
+        self._settings = settings
+        self._states = StateStore(store) if store is not None else None
         self._base_dir = base_dir
         self._consumer: Consumer | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.simulations: dict[str, SimulationState] = {}
         self.rejections: dict[str, SimulationRejected] = {}
 
     async def start(self) -> None:
+        await self._resume()
         self._consumer = await self._bus.consume(
-            self._topology.scheduler_queue, self.handle, prefetch=16
+            self._topology.scheduler_queue, self.handle, prefetch=self._settings.prefetch
         )
+        self._watchdog = asyncio.create_task(self._watch_leases())
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         if self._consumer is not None:
-            await self._consumer.cancel()
+            await self._consumer.cancel(drain=self._settings.drain)
 
     async def _publish(self, message: Message) -> None:
         await publish_message(self._bus, self._topology, message)
 
+    async def _save(self, state: SimulationState | None) -> None:
+        if state is not None and self._states is not None:
+            await self._states.save(state)
+
+    # -- events ------------------------------------------------------------------------------
+
     async def handle(self, delivery: Delivery) -> None:
+        if REASON_HEADER in delivery.envelope.headers:
+            await self._dead_lettered_run(delivery)
+            return
         message = await message_or_dead_letter(delivery)
         if message is None:
             return
@@ -108,34 +124,66 @@ class SchedulerService:
         elif isinstance(message, SimulationCancel):
             await self._cancel(message)
         elif isinstance(message, RunStarted):
-            self._mark(message.simulation_id, message.run_id, message.attempt, RunStatus.RUNNING)
-        elif isinstance(message, RunCompleted):
             state = self._current(message.simulation_id, message.run_id, message.attempt)
             if state is not None:
-                state.status[message.run_id] = RunStatus.COMPLETED
-                state.rounds_done += message.rounds
-            await self._maybe_complete(message.simulation_id)
+                state.status[message.run_id] = RunStatus.RUNNING  # not worth a write alone
+        elif isinstance(message, RunHeartbeat):
+            await self._heartbeat(message)
+        elif isinstance(message, RunCompleted):
+            await self._run_completed(message)
         elif isinstance(message, RunFailed):
-            await self._failed(message)
+            await self._run_failed(
+                message.simulation_id,
+                message.run_id,
+                message.attempt,
+                message.error,
+                retryable=message.retryable,
+            )
         elif isinstance(message, ResultsStored):
-            state = self.simulations.get(message.simulation_id)
-            if state is not None:
-                state.results_location = message.location
-                state.finished.set()
+            await self._results_stored(message)
         await delivery.ack()
+
+    async def _dead_lettered_run(self, delivery: Delivery) -> None:
+        """A run.start the broker or a runner gave up on: that run has failed for good.
+
+        run.failed is published on the run's behalf, so the collector records the failure
+        and this scheduler handles it like any other (and ignores it if the run is done)."""
+        reason = str(delivery.envelope.headers[REASON_HEADER])
+        try:
+            command = decode(delivery.envelope.body)
+        except MessageError:
+            command = None  # garbage sent as run.start: nothing to fail
+        if isinstance(command, RunStart) and command.simulation_id in self.simulations:
+            log.warning("run dead-lettered", run=command.run_id, reason=reason)
+            await self._publish(
+                RunFailed(
+                    simulation_id=command.simulation_id,
+                    run_id=command.run_id,
+                    attempt=command.attempt,
+                    error=f"dead-lettered: {reason}",
+                    retryable=False,
+                    plan={
+                        "graph": command.graph_name,
+                        "algorithm": command.algorithm,
+                        "algorithm_label": str(command.algorithm.get("name", "")),
+                        "parameters": command.parameters,
+                        "repetition": command.repetition,
+                        "seed": command.seed,
+                    },
+                )
+            )
+        await delivery.ack()  # never dead-letter a dead letter again
 
     async def _submit(self, message: SimulationSubmit) -> None:
         simulation_id = message.simulation_id or simulation_id_for(message.spec)
-        if simulation_id in self.simulations:
+        if simulation_id in self.simulations or (
+            self._states is not None and await self._states.known(simulation_id)
+        ):
             log.info("duplicate submission ignored", simulation=simulation_id)
+            await self._save(self.simulations.get(simulation_id))
             return
         try:
-            spec = parse_spec(
-                message.spec,
-                base_dir=self._base_dir,
-                graphs_dir=Path(message.graphs_dir) if message.graphs_dir else None,
-            )
-            plans = expand_runs(spec, simulation_id)
+            name, plans = self._expand(simulation_id, message.spec, message.graphs_dir)
         except InvalidInput as error:
             rejection = SimulationRejected(
                 simulation_id=simulation_id, field=error.field or "", reason=str(error)
@@ -143,62 +191,116 @@ class SchedulerService:
             self.rejections[simulation_id] = rejection
             await self._publish(rejection)
             return
-        state = SimulationState(simulation_id=simulation_id, plans={p.run_id: p for p in plans})
+        state = SimulationState(
+            simulation_id=simulation_id,
+            plans={p.run_id: p for p in plans},
+            name=name,
+            spec=message.spec,
+            graphs_dir=message.graphs_dir,
+        )
+        for plan in plans:
+            state.status[plan.run_id] = RunStatus.QUEUED
+            state.attempts[plan.run_id] = 1
         self.simulations[simulation_id] = state
+        if self._states is not None:
+            await self._states.mark_active(simulation_id)
         await self._publish(
             SimulationAccepted(
                 simulation_id=simulation_id,
                 runs_total=len(plans),
-                name=spec.name,
+                name=name,
                 spec=message.spec,
             )
         )
-        for plan in plans:
-            await self._start(state, plan, attempt=1)
+        await self._publish_pending(state)
+
+    def _expand(
+        self, simulation_id: str, spec: dict[str, Any], graphs_dir: str
+    ) -> tuple[str, list[RunPlan]]:
+        parsed = parse_spec(
+            spec,
+            base_dir=self._base_dir,
+            graphs_dir=Path(graphs_dir) if graphs_dir else None,
+        )
+        return parsed.name, expand_runs(parsed, simulation_id)
+
+    async def _publish_pending(self, state: SimulationState) -> None:
+        """Publish run.start for every run that has no outcome yet, then record that."""
+        for run_id, plan in state.plans.items():
+            if state.status[run_id] not in TERMINAL:
+                await self._start(state, plan, attempt=state.attempts[run_id])
+        state.published = True
+        await self._save(state)
+        if not state.completed and state.done_count == len(state.plans):
+            await self._complete(state)
 
     async def _start(self, state: SimulationState, plan: RunPlan, *, attempt: int) -> None:
         state.status[plan.run_id] = RunStatus.QUEUED
         state.attempts[plan.run_id] = attempt
+        state.leases.pop(plan.run_id, None)
         await self._publish(RunStart(attempt=attempt, **plan.message_fields()))
 
     def _current(self, simulation_id: str, run_id: str, attempt: int) -> SimulationState | None:
         """The simulation, if this event belongs to the run's current attempt."""
         state = self.simulations.get(simulation_id)
-        if state is None or state.cancelled or run_id not in state.plans:
+        if state is None or state.completed or run_id not in state.plans:
             return None
-        if state.attempts.get(run_id) != attempt:
-            return None
-        if state.status.get(run_id) in (RunStatus.COMPLETED, RunStatus.FAILED):
+        if state.attempts.get(run_id) != attempt or state.status.get(run_id) in TERMINAL:
             return None
         return state
 
-    def _mark(self, simulation_id: str, run_id: str, attempt: int, status: RunStatus) -> None:
-        state = self._current(simulation_id, run_id, attempt)
-        if state is not None:
-            state.status[run_id] = status
-
-    async def _failed(self, message: RunFailed) -> None:
+    async def _heartbeat(self, message: RunHeartbeat) -> None:
         state = self._current(message.simulation_id, message.run_id, message.attempt)
         if state is None:
             return
-        if message.retryable and message.attempt < self._max_attempts:
-            log.warning(
-                "retrying run", run=message.run_id, attempt=message.attempt + 1, error=message.error
-            )
-            await self._start(state, state.plans[message.run_id], attempt=message.attempt + 1)
-            return
-        state.status[message.run_id] = RunStatus.FAILED
-        state.errors[message.run_id] = message.error
-        await self._maybe_complete(message.simulation_id)
+        first = message.run_id not in state.leases
+        state.leases[message.run_id] = time.monotonic()
+        state.status[message.run_id] = RunStatus.RUNNING
+        if first:  # the lease must survive a scheduler restart
+            await self._save(state)
 
-    async def _maybe_complete(self, simulation_id: str) -> None:
-        state = self.simulations.get(simulation_id)
-        if state is None or state.completed or state.done_count < len(state.plans):
+    async def _run_completed(self, message: RunCompleted) -> None:
+        state = self._current(message.simulation_id, message.run_id, message.attempt)
+        if state is not None:
+            state.status[message.run_id] = RunStatus.COMPLETED
+            state.leases.pop(message.run_id, None)
+            state.rounds_done += message.rounds
+            await self._maybe_complete(state)
+        await self._save(self.simulations.get(message.simulation_id))
+
+    async def _run_failed(
+        self, simulation_id: str, run_id: str, attempt: int, error: str, *, retryable: bool
+    ) -> None:
+        state = self._current(simulation_id, run_id, attempt)
+        if state is not None:
+            if retryable and attempt < self._settings.max_attempts:
+                log.warning("retrying run", run=run_id, attempt=attempt + 1, error=error)
+                await self._start(state, state.plans[run_id], attempt=attempt + 1)
+            else:
+                state.status[run_id] = RunStatus.FAILED
+                state.errors[run_id] = error
+                state.leases.pop(run_id, None)
+                await self._maybe_complete(state)
+        await self._save(self.simulations.get(simulation_id))
+
+    async def _results_stored(self, message: ResultsStored) -> None:
+        state = self.simulations.get(message.simulation_id)
+        if state is None:
             return
-        await self._complete(state)
+        state.results_location = message.location
+        await self._save(state)
+        if self._states is not None:
+            await self._states.mark_finished(state.simulation_id)
+        state.finished.set()
+
+    async def _maybe_complete(self, state: SimulationState) -> None:
+        if not state.completed and state.done_count == len(state.plans):
+            await self._complete(state)
 
     async def _complete(self, state: SimulationState) -> None:
         state.completed = True
+        state.finished_at = now_iso()
+        state.leases.clear()
         await self._publish(
             SimulationCompleted(
                 simulation_id=state.simulation_id,
@@ -213,5 +315,55 @@ class SchedulerService:
         state = self.simulations.get(message.simulation_id)
         if state is None or state.completed:
             return
+        log.info("simulation cancelled", simulation=state.simulation_id, reason=message.reason)
         state.cancelled = True
         await self._complete(state)
+        await self._save(state)
+
+    # -- leases and restarts -------------------------------------------------------------
+
+    async def _watch_leases(self) -> None:
+        """Restart leased runs whose runner stopped sending heartbeats."""
+        timeout = self._settings.lease_timeout
+        while True:
+            await asyncio.sleep(max(timeout / 4, 0.05))
+            now = time.monotonic()
+            for state in list(self.simulations.values()):
+                expired = [r for r, seen in state.leases.items() if now - seen > timeout]
+                for run_id in expired:
+                    del state.leases[run_id]
+                    await self._run_failed(
+                        state.simulation_id,
+                        run_id,
+                        state.attempts[run_id],
+                        f"runner lost: no heartbeat for {timeout:.0f} s",
+                        retryable=True,
+                    )
+
+    async def _resume(self) -> None:
+        """Rebuild unfinished simulations from their status documents (after a restart)."""
+        if self._states is None:
+            return
+        for document in await self._states.load_active():
+            simulation_id = str(document["simulation_id"])
+            try:
+                _, plans = self._expand(
+                    simulation_id, document["spec"], str(document.get("graphs_dir", ""))
+                )
+            except InvalidInput as error:
+                log.error("cannot resume simulation", simulation=simulation_id, error=str(error))
+                continue
+            state = SimulationState.from_document(document, plans, lease_start=time.monotonic())
+            self.simulations[simulation_id] = state
+            log.info(
+                "simulation resumed",
+                simulation=simulation_id,
+                done=state.done_count,
+                total=len(state.plans),
+            )
+            if not state.published:
+                await self._publish_pending(state)  # the crash came while publishing
+            elif state.completed and not state.results_location:
+                await self._complete(state)  # the crash came before results were stored
+            else:
+                await self._maybe_complete(state)

@@ -23,7 +23,9 @@ SPEC = {
 }
 
 
-async def test_a_run_whose_runner_raises_is_retried_then_reported_failed(tmp_path, monkeypatch):
+async def test_a_run_whose_runner_raises_is_redelivered_then_dead_lettered(tmp_path, monkeypatch):
+    """An unforeseen error requeues the command; at the delivery limit (5) it is dead-lettered
+    with the last error and the run is reported failed; the other runs are unaffected."""
     attempts: dict[str, int] = {}
     real_run = ShardSession.run
 
@@ -40,13 +42,15 @@ async def test_a_run_whose_runner_raises_is_retried_then_reported_failed(tmp_pat
     assert outcome.state is not None
     failed_run = next(r for r in attempts if r.endswith(".r1"))
     retried_run = next(r for r in attempts if r.endswith(".r2"))
-    assert attempts[failed_run] == 3 and attempts[retried_run] == 2
+    assert attempts[failed_run] == 5 and attempts[retried_run] == 2
     with (Path(outcome.location) / "summary.csv").open() as handle:
         rows = {row["run_id"]: row for row in csv.DictReader(handle)}
     assert len(rows) == 4
     assert rows[failed_run]["status"] == "failed"
-    assert "simulated runner crash" in rows[failed_run]["error"]
-    assert rows[retried_run]["status"] == "completed" and rows[retried_run]["attempts"] == "2"
+    assert rows[failed_run]["error"] == (
+        "dead-lettered: failed on 5 deliveries; last error: RuntimeError('simulated runner crash')"
+    )
+    assert rows[retried_run]["status"] == "completed"
     assert sum(row["status"] == "completed" for row in rows.values()) == 3
 
 
