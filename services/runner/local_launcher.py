@@ -68,7 +68,11 @@ class LocalProcessLauncher:
             "0",
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # node logs go where the runner's go
-            env={**os.environ, "GOSSIPSIM_LOG_LEVEL": self._log_level},
+            env={
+                **os.environ,
+                "GOSSIPSIM_LOG_LEVEL": self._log_level,
+                "GOSSIPSIM_NODE_PARENT_PID": str(os.getpid()),  # they exit if we die
+            },
         )
         assert process.stdout is not None
         try:
