@@ -209,9 +209,11 @@ class RunnerService:
             self._finished[message.simulation_id] = None
             while len(self._finished) > self._settings.finished_kept:
                 self._finished.popitem(last=False)
-            if self._in_flight is not None and self._in_flight[0] == message.simulation_id:
-                log.info("stopping the run of a finished simulation", simulation=self._in_flight[0])
-                self._in_flight[1].cancel()
+            in_flight = self._in_flight
+            if in_flight is not None and in_flight[0] == message.simulation_id:
+                if not in_flight[1].done():
+                    log.info("stopping the run of a finished simulation", simulation=in_flight[0])
+                    in_flight[1].cancel()
             await delivery.ack()
 
     async def handle(self, delivery: Delivery) -> None:
