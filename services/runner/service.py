@@ -209,12 +209,18 @@ class RunnerService:
             self._finished[message.simulation_id] = None
             while len(self._finished) > self._settings.finished_kept:
                 self._finished.popitem(last=False)
-            in_flight = self._in_flight
-            if in_flight is not None and in_flight[0] == message.simulation_id:
-                if not in_flight[1].done():
-                    log.info("stopping the run of a finished simulation", simulation=in_flight[0])
-                    in_flight[1].cancel()
+            running = self._running_run_of(message.simulation_id)
+            if running is not None:
+                log.info("stopping a run: its simulation finished", simulation=message.simulation_id)
+                running.cancel()
             await delivery.ack()
+
+    def _running_run_of(self, simulation_id: str) -> asyncio.Task[RunOutcome] | None:
+        """The run task in progress, if it belongs to ``simulation_id`` and is not done."""
+        if self._in_flight is None or self._in_flight[0] != simulation_id:
+            return None
+        task = self._in_flight[1]
+        return None if task.done() else task
 
     async def handle(self, delivery: Delivery) -> None:
         command = await message_or_dead_letter(delivery, (RunStart,))
