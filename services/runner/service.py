@@ -211,7 +211,7 @@ class RunnerService:
                 self._finished.popitem(last=False)
             running = self._running_run_of(message.simulation_id)
             if running is not None:
-                log.info("stopping a run: its simulation finished", simulation=message.simulation_id)
+                log.info("stopping a run: simulation finished", simulation=message.simulation_id)
                 running.cancel()
             await delivery.ack()
 
