@@ -189,6 +189,8 @@ class SchedulerService:
                 simulation_id=simulation_id, field=error.field or "", reason=str(error)
             )
             self.rejections[simulation_id] = rejection
+            if self._states is not None:
+                await self._states.save_rejection(simulation_id, rejection.field, rejection.reason)
             await self._publish(rejection)
             return
         state = SimulationState(

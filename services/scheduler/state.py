@@ -4,10 +4,13 @@ The document is stored at ``scheduler/simulations/<sim>.json`` and is what ``gos
 shows; a restarted scheduler rebuilds its state from it. The run plans are not stored: they
 are expanded again, deterministically, from the stored spec.
 
-    {"simulation_id", "name", "phase": running|completed|cancelled, "runs_total",
+    {"simulation_id", "name", "phase": running|completed|cancelled|rejected, "runs_total",
      "counts": {queued, running, completed, failed}, "submitted_at", "finished_at",
      "results": location ("" until stored), "spec", "graphs_dir", "published",
      "runs": {run_id: {"status", "attempt", "error", "leased"}}}
+
+A rejected submission gets a short document with phase "rejected" and
+``"rejected": {"field", "reason"}`` instead of runs.
 """
 
 from __future__ import annotations

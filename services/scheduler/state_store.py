@@ -16,7 +16,7 @@ import orjson
 import structlog
 
 from gossipsim.common.store import ObjectNotFound, ObjectStore
-from gossipsim.scheduler.state import SimulationState, state_key
+from gossipsim.scheduler.state import RunStatus, SimulationState, now_iso, state_key
 
 ACTIVE_PREFIX = "scheduler/active/"  # one marker per unfinished simulation
 
@@ -59,8 +59,33 @@ class StateStore:
                 waiter.set_result(None)
 
     async def known(self, simulation_id: str) -> bool:
-        """Whether a simulation of this id was ever accepted (submission is idempotent)."""
-        return await self._store.exists(state_key(simulation_id))
+        """Whether a simulation of this id was ever accepted (submission is idempotent; a
+        rejected one may be submitted again, e.g. once its graph files exist)."""
+        try:
+            document = orjson.loads(await self._store.get(state_key(simulation_id)))
+        except ObjectNotFound:
+            return False
+        return bool(document.get("phase") != "rejected")
+
+    async def save_rejection(self, simulation_id: str, field: str, reason: str) -> None:
+        """A status document for a rejected submission, so `gossipsim status` can say why."""
+        document = {
+            "simulation_id": simulation_id,
+            "name": "",
+            "phase": "rejected",
+            "runs_total": 0,
+            "counts": {status.value: 0 for status in RunStatus},
+            "submitted_at": now_iso(),
+            "finished_at": now_iso(),
+            "results": "",
+            "rejected": {"field": field, "reason": reason},
+            "runs": {},
+        }
+        await self._store.put(
+            state_key(simulation_id),
+            orjson.dumps(document, option=orjson.OPT_INDENT_2),
+            content_type="application/json",
+        )
 
     async def mark_active(self, simulation_id: str) -> None:
         await self._store.put(f"{ACTIVE_PREFIX}{simulation_id}", b"", content_type="text/plain")
