@@ -259,10 +259,9 @@ def _checked_simulation_id(simulation_id: str) -> str:
 async def _reading_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
     """The deployment's store for commands that only read: unlike the services' store, a
     missing bucket is reported, not created (a mistyped GOSSIPSIM_STORE must not make one)."""
-    from gossipsim.common.local_store import LocalDirectoryStore
-    from gossipsim.common.s3_store import S3ObjectStore, parse_s3_url
-
     if not settings.store.startswith("s3://"):
+        from gossipsim.common.local_store import LocalDirectoryStore
+
         if not Path(settings.store).is_dir():
             raise _CommandError(
                 f"the store directory {settings.store!r} does not exist; set GOSSIPSIM_STORE to"
@@ -270,6 +269,8 @@ async def _reading_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore
             )
         yield LocalDirectoryStore(Path(settings.store))
         return
+    from gossipsim.common.s3_store import S3ObjectStore, parse_s3_url
+
     try:
         parse_s3_url(settings.store)
     except ValueError as error:
@@ -338,6 +339,11 @@ def command_results(args: argparse.Namespace) -> int:
         raise _store_error(settings, error) from None
     if isinstance(outcome, tuple):
         not_completed, status = outcome
+        if status is not None and status_view.rejection(status):
+            raise _CommandError(
+                f"{status_view.format_short(status)}\nIt has no results: fix the spec and"
+                " submit it again."
+            )
         if status is not None:
             raise _CommandError(
                 f"simulation {simulation_id!r} has not completed yet; its results are copied"

@@ -5,10 +5,11 @@ in the deployment's object store (shape below), so the status of a simulation ca
 from the store alone: no service needs to answer, and a stopped or restarting scheduler does
 not make the command hang.
 
-    {"simulation_id", "name", "phase": running|completed|cancelled, "runs_total",
+    {"simulation_id", "name", "phase": running|completed|cancelled|rejected, "runs_total",
      "counts": {"queued", "running", "completed", "failed"},
      "submitted_at", "finished_at" (or null), "results" ("" until stored),
-     "spec", "graphs_dir", "runs": {"<run>": {"status", "attempt", "error"}}}
+     "spec", "graphs_dir", "runs": {"<run>": {"status", "attempt", "error"}},
+     "rejected": {"field", "reason"} (only when rejected)}
 
 Documents are read leniently: a missing field shows as "-" and an unreadable document as its
 own row, because the status command is what an operator reaches for when something is wrong.
@@ -121,6 +122,17 @@ def _columns(lines: list[list[str]]) -> str:
     )
 
 
+def rejection(document: dict[str, Any]) -> str | None:
+    """Why the submission was rejected, if it was."""
+    if document.get("phase") != "rejected":
+        return None
+    details = document.get("rejected")
+    details = details if isinstance(details, dict) else {}
+    reason = str(details.get("reason") or "no reason recorded")
+    field = str(details.get("field") or "")
+    return reason if not field or reason.startswith(f"{field}:") else f"{field}: {reason}"
+
+
 def format_table(documents: list[dict[str, Any]]) -> str:
     """One line per simulation: id, name, phase, runs done/total, failed, submitted."""
     lines = [["SIMULATION", "NAME", "PHASE", "DONE", "FAILED", "SUBMITTED"]]
@@ -164,7 +176,8 @@ def format_detail(document: dict[str, Any], *, now: datetime | None = None) -> s
         took = f" (running for {_duration((now - submitted).total_seconds())})"
     else:
         took = ""
-    results = document.get("results") or "not stored yet"
+    rejected = rejection(document)
+    results = document.get("results") or ("none" if rejected else "not stored yet")
     rows = [
         ("simulation", _id(document)),
         ("name", str(document.get("name") or "-")),
@@ -174,6 +187,8 @@ def format_detail(document: dict[str, Any], *, now: datetime | None = None) -> s
         ("finished", _when(document.get("finished_at")) + took),
         ("results", str(results)),
     ]
+    if rejected:
+        rows[3] = ("rejected", rejected)  # instead of run counts: it never had runs
     if document.get("error"):
         rows.append(("error", str(document["error"])))
     width = max(len(label) for label, _ in rows)
@@ -192,6 +207,9 @@ def format_detail(document: dict[str, Any], *, now: datetime | None = None) -> s
 
 def format_short(document: dict[str, Any]) -> str:
     """A one-line status, for messages such as "not completed yet"."""
+    rejected = rejection(document)
+    if rejected:
+        return f"{_id(document)} was rejected: {rejected}"
     return (
         f"{_id(document)} is {document.get('phase') or 'in an unknown phase'}: "
         f"{_done(document)} runs done, {_count(document, 'failed')} failed"

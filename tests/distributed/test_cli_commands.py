@@ -58,6 +58,22 @@ def status_document(simulation_id: str, **changes: Any) -> dict[str, Any]:
     return {**document, **changes}
 
 
+def rejected_document(simulation_id: str) -> dict[str, Any]:
+    """As the scheduler stores a rejected submission: no runs, the field and the reason."""
+    return {
+        "simulation_id": simulation_id,
+        "name": "",
+        "phase": "rejected",
+        "runs_total": 0,
+        "counts": {"queued": 0, "running": 0, "completed": 0, "failed": 0},
+        "submitted_at": "2026-03-01T14:00:00+00:00",
+        "finished_at": "2026-03-01T14:00:00+00:00",
+        "results": "",
+        "rejected": {"field": "graphs[0].params.n", "reason": "must be positive"},
+        "runs": {},
+    }
+
+
 async def put_status(cluster: Cluster, document: dict[str, Any]) -> None:
     async with cluster.store() as store:
         await store.put(
@@ -142,6 +158,22 @@ async def test_status_lists_every_simulation_and_shows_one_in_detail(cluster: Cl
     assert "running for" in running.stdout
 
 
+async def test_status_of_a_rejected_submission_says_why(cluster: Cluster, tmp_path: Path):
+    await put_status(cluster, rejected_document("bad-cccc"))
+
+    listing = cluster.cli("status")
+    detail = cluster.cli("status", "bad-cccc")
+    results = cluster.cli("results", "bad-cccc", "--out", str(tmp_path))
+
+    assert listing.stdout.splitlines()[1].split()[:5] == ["bad-cccc", "-", "rejected", "0/0", "0"]
+    assert detail.returncode == 0, detail.stderr
+    assert re.search(r"rejected\s+graphs\[0\]\.params\.n: must be positive", detail.stdout)
+    assert re.search(r"results\s+none", detail.stdout) and "runs " not in detail.stdout
+    assert results.returncode == 1
+    assert "bad-cccc was rejected: graphs[0].params.n: must be positive" in results.stderr
+    assert "fix the spec and submit it again" in results.stderr
+
+
 async def test_status_json_prints_the_documents(cluster: Cluster):
     document = status_document("sweep-aaaa")
     await put_status(cluster, document)
@@ -180,6 +212,32 @@ async def test_status_of_an_empty_deployment_and_of_a_missing_bucket(cluster: Cl
     ) as store:
         with pytest.raises(S3StoreError, match="NoSuchBucket"):  # not created on the way
             await store.list("")
+
+
+async def test_status_and_results_read_a_store_directory_too(cluster: Cluster, tmp_path: Path):
+    """GOSSIPSIM_STORE may be a directory (a deployment on one machine) instead of S3."""
+    store = tmp_path / "store"
+    status = store / "scheduler" / "simulations" / "quick-bbbb.json"
+    status.parent.mkdir(parents=True)
+    status.write_bytes(orjson.dumps(status_document("quick-bbbb", phase="completed")))
+    for name in ("manifest.json", "summary.csv", "runs/r1/result.json", "runs/r1/parts/1.json"):
+        (store / "simulations" / "quick-bbbb" / name).parent.mkdir(parents=True, exist_ok=True)
+        (store / "simulations" / "quick-bbbb" / name).write_text(name)
+    local = {"GOSSIPSIM_STORE": str(store)}
+
+    listing = cli_with(cluster, local, "status")
+    fetched = cli_with(cluster, local, "results", "quick-bbbb", "--out", str(tmp_path / "out"))
+    missing = cli_with(cluster, {"GOSSIPSIM_STORE": str(tmp_path / "nowhere")}, "status")
+
+    assert listing.returncode == 0 and "quick-bbbb" in listing.stdout, listing.stderr
+    assert fetched.returncode == 0, fetched.stderr
+    copied = tmp_path / "out" / "quick-bbbb"
+    assert sorted(str(p.relative_to(copied)) for p in copied.rglob("*") if p.is_file()) == [
+        "manifest.json",
+        "runs/r1/result.json",
+        "summary.csv",
+    ]
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
 # -- results --------------------------------------------------------------------------------
