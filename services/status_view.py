@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 
 from gossipsim.common.store import ObjectNotFound, ObjectStore, check_key
+from gossipsim.scheduler.state import STATE_PREFIX as STATUS_PREFIX
 
-STATUS_PREFIX = "scheduler/simulations/"
 FAILED_RUNS_SHOWN = 5
 
 
