@@ -34,6 +34,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ValueError(f"{name} must be a port number (0 turns it off), got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSettings:
     broker_url: str
@@ -50,6 +57,7 @@ class ServiceSettings:
     run_ack_after: float  # runner: ack a run's command after this long, then heartbeat
     heartbeat_seconds: float  # runner: heartbeat interval of such a long run
     lease_timeout: float  # scheduler: restart a long run after this long without heartbeat
+    health_port: int  # HTTP /healthz and /readyz (0: off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -68,4 +76,5 @@ class ServiceSettings:
             run_ack_after=_positive_float(env, "GOSSIPSIM_RUN_ACK_AFTER_SECONDS", 900.0),
             heartbeat_seconds=_positive_float(env, "GOSSIPSIM_HEARTBEAT_SECONDS", 30.0),
             lease_timeout=_positive_float(env, "GOSSIPSIM_LEASE_TIMEOUT_SECONDS", 180.0),
+            health_port=_port(env, "GOSSIPSIM_HEALTH_PORT", 8080),
         )
