@@ -198,7 +198,7 @@ class Services:
         with (self.workdir / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [*CLI, "serve", service],
-                env={**self.env, "GOSSIPSIM_RUNNER_NAME": name},
+                env={**self.env, "GOSSIPSIM_RUNNER_NAME": name, "GOSSIPSIM_HEALTH_PORT": "0"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

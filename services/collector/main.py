@@ -9,7 +9,10 @@ from gossipsim.common.settings import ServiceSettings
 
 
 async def serve(settings: ServiceSettings) -> None:
-    async with open_store(settings) as store, open_bus(settings) as (bus, topology):
+    async with (
+        open_store(settings) as store,
+        open_bus(settings, health_of="collector") as (bus, topology),
+    ):
         service = CollectorService(bus=bus, topology=topology, store=store)
         await service.start()
         await run_until_signalled("collector", service.close)

@@ -127,6 +127,10 @@ class _AmqpConsumer:
         self._queue = await self._channel.get_queue(self.spec.name, ensure=False)
         self._tag = await self._queue.consume(self._on_message)
 
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None and not self._channel.is_closed
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         delivery = _AmqpDelivery(self, message)
         self._unsettled[delivery] = None
@@ -337,6 +341,18 @@ class AmqpBus:
         await asyncio.gather(*(consumer.cancel() for consumer in list(self._consumers)))
         await self._channel.close()
         await self.connection.close()
+
+    def health(self) -> dict[str, Any]:
+        """Readiness: connected to the broker, and every consumer's channel open (after a
+        reconnect aio-pika reopens them; until then the service is not ready)."""
+        connected = not self._closed and self.connection.connected.is_set()
+        open_consumers = sum(consumer.is_open for consumer in self._consumers)
+        return {
+            "ready": connected and open_consumers == len(self._consumers) > 0,
+            "broker": "connected" if connected else "disconnected",
+            "consumers": len(self._consumers),
+            "consumers_open": open_consumers,
+        }
 
     def forget(self, consumer: _AmqpConsumer) -> None:
         if consumer in self._consumers:

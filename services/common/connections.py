@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from gossipsim.common.amqp_bus import AmqpBus
+from gossipsim.common.health import serve_health
 from gossipsim.common.local_store import LocalDirectoryStore
 from gossipsim.common.s3_store import S3ObjectStore
 from gossipsim.common.settings import ServiceSettings
@@ -15,13 +16,22 @@ from gossipsim.common.topology import Topology
 
 
 @asynccontextmanager
-async def open_bus(settings: ServiceSettings) -> AsyncIterator[tuple[AmqpBus, Topology]]:
-    """Connect to RabbitMQ and declare the topology (idempotent: every service does it)."""
+async def open_bus(
+    settings: ServiceSettings, *, health_of: str | None = None
+) -> AsyncIterator[tuple[AmqpBus, Topology]]:
+    """Connect to RabbitMQ and declare the topology (idempotent: every service does it).
+
+    ``health_of`` names a long-running service: its /healthz and /readyz are then served on
+    GOSSIPSIM_HEALTH_PORT (unless 0) for as long as the bus is open."""
     bus = await AmqpBus.connect(settings.broker_url)
     try:
         topology = Topology(prefix=settings.prefix, delivery_limit=settings.delivery_limit)
         await topology.declare(bus)
-        yield bus, topology
+        if health_of is None or settings.health_port == 0:
+            yield bus, topology
+        else:
+            async with serve_health(health_of, bus.health, port=settings.health_port):
+                yield bus, topology
     finally:
         await bus.close()
 

@@ -56,6 +56,7 @@ class Cluster:
             "GOSSIPSIM_STORE": self.store_url,
             "GOSSIPSIM_S3_ENDPOINT": self.s3_endpoint,
             "GOSSIPSIM_LOG_LEVEL": "info",
+            "GOSSIPSIM_HEALTH_PORT": "0",  # off: several services share this host
             **self.extra_env,
         }
 
