@@ -157,7 +157,7 @@ def command_serve(args: argparse.Namespace) -> int:
     from gossipsim.common.settings import ServiceSettings
 
     settings = ServiceSettings.from_env(os.environ)
-    configure_logging(settings.log_level, stream=sys.stderr)
+    configure_logging(settings.log_level)
     module = importlib.import_module(f"gossipsim.{args.service}.main")
     asyncio.run(module.serve(settings))
     return EXIT_OK
@@ -539,7 +539,7 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(os.environ.get("GOSSIPSIM_LOG_LEVEL", "warning"), stream=sys.stderr)
+    configure_logging(os.environ.get("GOSSIPSIM_LOG_LEVEL", "warning"))
     return int(args.handler(args))
 
 

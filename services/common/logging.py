@@ -14,7 +14,24 @@ import orjson
 import structlog
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at each write. Loggers are cached on first use, so a stream
+    captured at configuration time would outlive a swapped one (test runners, embedding)."""
+
+    def __init__(self, *, binary: bool) -> None:
+        self._binary = binary
+
+    def write(self, data: str | bytes) -> None:
+        target = sys.stderr.buffer if self._binary else sys.stderr
+        target.write(data)  # type: ignore[arg-type]
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> None:
+    """Configure once per process; ``stream`` None means the current ``sys.stderr``."""
+    live = stream is None
     stream = stream or sys.stderr
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -26,13 +43,17 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
     ]
     if stream.isatty():
         processors.append(structlog.dev.ConsoleRenderer())
-        factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(stream)
+        factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(
+            _CurrentStderr(binary=False) if live else stream  # type: ignore[arg-type]
+        )
     else:
         processors += [
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory = structlog.BytesLoggerFactory(stream.buffer)
+        factory = structlog.BytesLoggerFactory(
+            _CurrentStderr(binary=True) if live else stream.buffer  # type: ignore[arg-type]
+        )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

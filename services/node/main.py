@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from dataclasses import dataclass
 
 from grpclib.health.service import Health
@@ -94,6 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         log_level=defaults.log_level,
         parent_pid=defaults.parent_pid,
     )
-    configure_logging(settings.log_level, stream=sys.stderr)
+    configure_logging(settings.log_level)
     asyncio.run(serve(settings))
     return 0
