@@ -1,16 +1,52 @@
-"""Composition root of the runner: settings -> bus, node launcher -> service -> run."""
+"""Composition root of the runner: settings -> bus, node launcher -> service -> run.
+
+The node launcher is chosen by ``GOSSIPSIM_NODE_LAUNCHER``: ``local`` processes (the default),
+``kubernetes`` pods per run, or a ``static`` pool of running node services.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from gossipsim.common.connections import open_bus
+from gossipsim.common.kubernetes_settings import KubernetesSettings
 from gossipsim.common.service_loop import run_until_signalled
 from gossipsim.common.settings import ServiceSettings
+from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings
+from gossipsim.runner.static_launcher import StaticNodeLauncher
+
+
+@asynccontextmanager
+async def open_launcher(
+    kubernetes: KubernetesSettings, *, log_level: str
+) -> AsyncIterator[NodeLauncher]:
+    if kubernetes.node_launcher == "kubernetes":
+        # imported here: the Kubernetes client is only needed, and only loaded, in a cluster
+        from gossipsim.runner.kubernetes_launcher import kubernetes_launcher
+
+        async with kubernetes_launcher(kubernetes, log_level=log_level) as pods:
+            yield pods
+    elif kubernetes.node_launcher == "static":
+        pool = StaticNodeLauncher(list(kubernetes.static_nodes))
+        try:
+            yield pool
+        finally:
+            await pool.close()
+    else:
+        async with LocalProcessLauncher() as processes:
+            yield processes
 
 
 async def serve(settings: ServiceSettings) -> None:
-    async with LocalProcessLauncher() as launcher, open_bus(settings) as (bus, topology):
+    kubernetes = KubernetesSettings.from_env(os.environ)
+    async with (
+        open_launcher(kubernetes, log_level=settings.log_level) as launcher,
+        open_bus(settings, health_of="runner") as (bus, topology),
+    ):
         service = RunnerService(
             bus=bus,
             topology=topology,
