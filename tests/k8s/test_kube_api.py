@@ -163,12 +163,29 @@ async def test_an_aborted_watch_breaks_the_client_stream(kube: KubeApi) -> None:
         assert not isinstance(broken.value, TimeoutError)
 
 
-async def test_a_compacted_resource_version_gets_410_expired(kube: KubeApi) -> None:
+async def test_after_compaction_every_earlier_resource_version_gets_410_expired(
+    kube: KubeApi,
+) -> None:
     kube.create_object(SIMS, {**sim("s1"), "metadata": {"name": "s1", "namespace": "ns"}})
     old = kube.resource_version
     kube.create_object(SIMS, {**sim("s2"), "metadata": {"name": "s2", "namespace": "ns"}})
+    latest = kube.resource_version
     kube.compact()
     objects = client.CustomObjectsApi(kube.client)
+    for since in (old, latest):
+        async with watch.Watch() as stream:
+            events = stream.stream(
+                objects.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                "ns",
+                PLURAL,
+                resource_version=since,
+            )
+            with pytest.raises(ApiException) as expired:
+                await collect(events, 1)
+        assert expired.value.status == 410
+    fresh = await objects.list_namespaced_custom_object(GROUP, VERSION, "ns", PLURAL)
     async with watch.Watch() as stream:
         events = stream.stream(
             objects.list_namespaced_custom_object,
@@ -176,11 +193,12 @@ async def test_a_compacted_resource_version_gets_410_expired(kube: KubeApi) -> N
             VERSION,
             "ns",
             PLURAL,
-            resource_version=old,
+            resource_version=fresh["metadata"]["resourceVersion"],
         )
-        with pytest.raises(ApiException) as expired:
-            await collect(events, 1)
-    assert expired.value.status == 410
+        listener = asyncio.create_task(collect(events, 1))
+        await kube.wait_for_watches()
+        kube.create_object(SIMS, {**sim("s3"), "metadata": {"name": "s3", "namespace": "ns"}})
+        assert await listener == [("ADDED", "s3")]
 
 
 async def test_label_selected_watch_sees_objects_move_in_and_out(kube: KubeApi) -> None:

@@ -73,7 +73,7 @@ Usage, in a test module (or a ``conftest.py``: ``from tests.support.kube_api imp
         kube.drop_watches()        # every open watch ends as on a server timeout; the
                                    # kubernetes-asyncio Watch reconnects from its last RV
         kube.drop_watches(abort=True)  # or the connection breaks mid-stream
-        kube.compact()             # older resourceVersions now get 410 Expired
+        kube.compact()             # every resourceVersion so far now gets 410 Expired
         kube.read_object("gossipsim.io/v1alpha1/gossipsimulations", "sim", namespace="default")
         kube.events                # every change so far, as WatchEvent records
 
@@ -236,7 +236,7 @@ class WatchEvent:
 
 @dataclass(slots=True)
 class _OpenWatch:
-    dropped: bool = False
+    dropped_at: int | None = None  # the revision when it was dropped: nothing later goes out
     abort: bool = False
 
 
@@ -752,6 +752,8 @@ class KubeApi(kmock.KubernetesEmulator):
                 wakeup = self._changed
                 start = bisect_right([e.resource_version for e in self._log], position)
                 for event in self._log[start:]:
+                    if state.dropped_at is not None and event.resource_version > state.dropped_at:
+                        break
                     position = event.resource_version
                     if event.resource != resource:
                         continue
@@ -763,7 +765,7 @@ class KubeApi(kmock.KubernetesEmulator):
                     else:
                         continue
                     yield {"type": kind, "object": copy.deepcopy(event.object)}
-                if state.dropped:
+                if state.dropped_at is not None:
                     if state.abort and request._raw_request is not None:
                         transport = request._raw_request.transport
                         if transport is not None:
@@ -812,7 +814,8 @@ class KubeApi(kmock.KubernetesEmulator):
         """End every open watch: cleanly (as a server timeout does) or, with ``abort``, by
         breaking the connection mid-stream. Returns how many there were."""
         for state in self._watch_states.values():
-            state.dropped, state.abort = True, abort
+            if state.dropped_at is None:
+                state.dropped_at, state.abort = self._revision, abort
         self._wake()
         return len(self._watch_states)
 
@@ -823,7 +826,10 @@ class KubeApi(kmock.KubernetesEmulator):
                 await asyncio.sleep(0.01)
 
     def compact(self) -> None:
-        """Forget the change log, as etcd compaction does: older resourceVersions get 410."""
+        """Forget the change log (as compaction, or an apiserver restarted with an empty watch
+        cache): a watch from any resourceVersion handed out so far gets 410 Expired, so the
+        client must list again; the next list's resourceVersion is a fresh, valid one."""
+        self._revision += 1
         self._compacted = self._revision
         self._log.clear()
 
