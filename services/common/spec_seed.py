@@ -7,14 +7,16 @@ wrote the resource, not the translation. Defaults are those of the seed's CRD: a
 ``default``, one repetition, random initialization.
 
 The seed selected its graphs from the cluster by label; here they are the ``kind: Graph`` files
-under a directory the caller names (``graphs_dir``), searched recursively. The seed had no
+under a directory the caller names (``graphs_dir``), searched recursively, or — for a resource
+read from a cluster — the Graph resources the caller read there (``graph_resources``), which
+become inline graphs so the submitted spec carries everything its runs need. The seed had no
 execution settings; a top-level ``gossipsim`` mapping beside ``spec`` may give the native ones
 (``seed``, ``shards``, ``max_rounds`` …), so a resource stays valid for the seed's CRD.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from gossipsim.common.seed_resources import SEED_API_VERSION
 from gossipsim.common.spec_algorithms import PARAMETER_KEYS
 from gossipsim.common.spec_checks import check_keys
 
-__all__ = ["is_seed_resource", "seed_field", "translate_seed_simulation"]
+__all__ = ["is_seed_resource", "seed_field", "seed_graph_source", "translate_seed_simulation"]
 
 SEED_SPEC_KEYS = (
     "graphSelector",
@@ -57,9 +59,16 @@ def is_seed_resource(doc: Mapping[str, Any]) -> bool:
 
 
 def translate_seed_simulation(
-    doc: Mapping[str, Any], graphs_dir: str | Path | None
+    doc: Mapping[str, Any],
+    graphs_dir: str | Path | None,
+    *,
+    graph_resources: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The native spec that runs what a seed ``Simulation`` resource describes."""
+    """The native spec that runs what a seed ``Simulation`` resource describes.
+
+    The graphs are selected among ``graph_resources`` when given (inline graphs), else among
+    the files under ``graphs_dir``.
+    """
     if doc.get("apiVersion") != SEED_API_VERSION:
         raise InvalidInput(
             f"apiVersion is {doc.get('apiVersion')!r}; a seed resource has {SEED_API_VERSION!r}",
@@ -98,7 +107,7 @@ def translate_seed_simulation(
     native: dict[str, Any] = {
         **settings,
         "name": name,
-        "graphs": [_graph_selection(spec.get("graphSelector"), graphs_dir)],
+        "graphs": _graph_selection(spec.get("graphSelector"), graphs_dir, graph_resources),
         "algorithms": [algorithm],
         "repetitions": spec.get("repetitions", 1),
         "initialization": "random_int" if random_init else "graph",
@@ -120,7 +129,25 @@ def seed_field(path: str | None) -> str | None:
     return path
 
 
-def _graph_selection(selector: object, graphs_dir: str | Path | None) -> dict[str, Any]:
+def seed_graph_source(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A seed ``kind: Graph`` resource as an inline graph source (name, adjacency, values)."""
+    metadata = resource.get("metadata")
+    spec = resource.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    source: dict[str, Any] = {
+        "name": metadata.get("name") if isinstance(metadata, Mapping) else None,
+        "adjacencyList": spec.get("adjacencyList"),
+    }
+    if spec.get("valueList") not in (None, ""):
+        source["valueList"] = spec["valueList"]
+    return source
+
+
+def _graph_selection(
+    selector: object,
+    graphs_dir: str | Path | None,
+    graph_resources: Iterable[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
     if not isinstance(selector, Mapping):
         raise InvalidInput(
             "a Simulation needs graphSelector: {matchLabels: {label: value}}",
@@ -133,10 +160,30 @@ def _graph_selection(selector: object, graphs_dir: str | Path | None) -> dict[st
             f"must map label names to values, got {labels!r}",
             field="spec.graphSelector.matchLabels",
         )
+    if graph_resources is not None:
+        wanted = {str(key): str(value) for key, value in labels.items()}
+        selected = [
+            seed_graph_source(resource)
+            for resource in graph_resources
+            if _labels_match(resource, wanted)
+        ]
+        if not selected:
+            raise InvalidInput(
+                f"selects no Graph resource: none has the labels {wanted}",
+                field="spec.graphSelector.matchLabels",
+            )
+        return sorted(selected, key=lambda source: str(source["name"]))
     if graphs_dir is None:
         raise InvalidInput(
             "a seed Simulation selects Graph resources by label; name the directory that holds"
             " them (graphs_dir, or --graphs on the command line)",
             field="spec.graphSelector",
         )
-    return {"resources": str(Path(graphs_dir).expanduser().resolve()), "selector": dict(labels)}
+    return [{"resources": str(Path(graphs_dir).expanduser().resolve()), "selector": dict(labels)}]
+
+
+def _labels_match(resource: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    metadata = resource.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    labels = labels if isinstance(labels, Mapping) else {}
+    return all(str(labels.get(key)) == value for key, value in wanted.items())
