@@ -106,7 +106,7 @@ def progress_of_document(document: Mapping[str, Any]) -> Progress | None:
     """From a stored status document (state.py), for a simulation no longer in memory."""
     phase = document.get("phase")
     if phase == "rejected":
-        return None  # the resource's own field paths are needed: see the watcher
+        return None  # its field must be renamed to the resource's path: the watcher does that
     counts = document.get("counts")
     counts = counts if isinstance(counts, Mapping) else {}
     failed = int(counts.get(RunStatus.FAILED.value, 0))

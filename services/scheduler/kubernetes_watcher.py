@@ -9,7 +9,8 @@ a new list. Whatever the list shows again is recognised, so nothing is submitted
 Submission takes the path of any client: ``simulation.submit`` on the bus, with an id derived
 from the resource (namespace, name, uid), so the scheduler's idempotent submission covers a
 restart. Before publishing, the watcher adds its finalizer and sets phase Pending; a resource
-whose status already says it was accepted (Running, or finished) is not published again.
+whose status says it was accepted, or that the scheduler's stored state knows, is not
+published again.
 
 Status comes from the scheduler in this process (kubernetes_status.py), written by a loop
 that patches only what changed. Deleting a resource publishes ``simulation.cancel`` and then
@@ -265,8 +266,8 @@ class ResourceWatcher:
         if phase is None:
             await self._patch_status(tracked, self._desired(tracked, None))
         known = self._scheduler.simulations.keys() | self._scheduler.rejections.keys()
-        if tracked.simulation_id in known:
-            return
+        if tracked.simulation_id in known or await self._stored(tracked.simulation_id):
+            return  # submitted before a restart, and the scheduler has it
         try:
             spec = await self._spec_of(tracked.kind, obj)
         except InvalidInput as error:
@@ -377,13 +378,30 @@ class ResourceWatcher:
         state = self._scheduler.simulations.get(simulation_id)
         if state is not None:
             return progress_of_state(state)
-        if self._store is None or tracked.status.get("phase") not in (PENDING, RUNNING):
+        if tracked.status.get("phase") not in (PENDING, RUNNING):
             return None
-        try:  # finished before a restart, so not resumed: its status document says how
+        # finished (or rejected) before a restart, so not resumed: its status document says how
+        document = await self._stored(simulation_id)
+        if document is None:
+            return None
+        rejected = document.get("rejected")
+        if document.get("phase") == "rejected" and isinstance(rejected, Mapping):
+            field = str(rejected.get("field") or "")
+            return progress_of_rejection(
+                self._resource_field(tracked.kind, field),
+                _strip_field(str(rejected.get("reason", "")), field),
+            )
+        return progress_of_document(document)
+
+    async def _stored(self, simulation_id: str) -> dict[str, Any] | None:
+        """The scheduler's status document of a simulation, if it has one."""
+        if self._store is None:
+            return None
+        try:
             document = orjson.loads(await self._store.get(state_key(simulation_id)))
         except ObjectNotFound:
             return None
-        return progress_of_document(document)
+        return document if isinstance(document, dict) else None
 
     @staticmethod
     def _resource_field(kind: ResourceKind, native: str) -> str:

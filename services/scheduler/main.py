@@ -57,7 +57,8 @@ async def kubernetes_api() -> AsyncIterator[ApiClient]:
     """The cluster's API: the pod's service account in a cluster, else the kubeconfig."""
     configuration = Configuration()
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        # kubernetes-asyncio leaves this one unannotated
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         await config.load_kube_config(client_configuration=configuration)
     async with ApiClient(configuration) as api:

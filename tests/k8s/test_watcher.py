@@ -487,6 +487,31 @@ async def test_a_resource_left_pending_by_a_crash_gets_the_outcome_of_its_simula
         deployment.status("quick")["results"] == deployment.messages("results.stored")[0].location
     )
     assert len(deployment.messages("run.start")) == 1
+    assert len(deployment.messages("simulation.submit")) == 1  # its state was in the store
+
+
+async def test_a_resource_left_pending_by_a_crash_gets_its_stored_rejection(deployment):
+    kube = deployment.kube
+    await deployment.stop_watcher()
+    spec = {**SPEC, "algorithms": ["gossip_magic"]}
+    created = kube.create_object(SIMS, gossip_simulation("bad", spec))
+    simulation_id = resource_simulation_id(created["metadata"])
+    kube.patch_object(SIMS, "bad", {"metadata": {"finalizers": [FINALIZER]}}, namespace=NAMESPACE)
+    kube.patch_status(
+        SIMS, "bad", {"phase": "Pending", "simulationId": simulation_id}, namespace=NAMESPACE
+    )
+    await deployment.send(
+        SimulationSubmit(spec={"name": "bad", **spec}, simulation_id=simulation_id)
+    )
+    await until(lambda: deployment.messages("simulation.rejected"), "the rejection")
+    await deployment.scheduler.close()
+    deployment.scheduler = deployment.new_scheduler()  # rejections are not kept in memory
+    await deployment.scheduler.start()
+    await deployment.start_watcher()
+
+    await until(lambda: deployment.status("bad").get("phase") == "Rejected", "Rejected")
+    assert deployment.status("bad")["message"].startswith("spec.algorithms[0]: unknown algorithm")
+    assert len(deployment.messages("simulation.submit")) == 1
 
 
 async def test_a_seed_simulation_without_a_status_subresource_still_shows_its_status(
