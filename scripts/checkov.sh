@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run checkov (the security scanner of tests/k8s/test_manifests.py) from a virtual environment
+# Run checkov (the security scanner of tests/k8s/test_security.py) from a virtual environment
 # of its own: checkov pins old releases of networkx and boto3 that gossipsim cannot share.
 #
 #   scripts/checkov.sh [checkov arguments …]
