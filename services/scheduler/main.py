@@ -20,7 +20,10 @@ from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
 
 async def serve(settings: ServiceSettings) -> None:
     kubernetes = KubernetesSettings.from_env(os.environ)
-    async with open_store(settings) as store, open_bus(settings) as (bus, topology):
+    async with (
+        open_store(settings) as store,
+        open_bus(settings, health_of="scheduler") as (bus, topology),
+    ):
         service = SchedulerService(
             bus=bus,
             topology=topology,

@@ -80,11 +80,6 @@ def test_services_probe_their_health_endpoints_and_nodes_grpc(k8s_renders, name)
                 assert container[probe]["grpc"] == {"port": 50051}
 
 
-@pytest.mark.xfail(
-    reason="services/scheduler/main.py opens the bus without health_of='scheduler' yet, so the "
-    "scheduler pod's /healthz probes would fail; remove this mark once it serves them",
-    strict=False,
-)
 def test_services_that_are_probed_serve_health_endpoints():
     """Each service whose pod is probed on /healthz starts the endpoints (open_bus health_of)."""
     for service in SERVICES:
