@@ -18,14 +18,22 @@ same contract suite (tests/common/bus_contract.py) checks:
   broker applies the queue's own ``x-dead-letter-exchange``, if any, or drops it.
 * Each consumer has its own channel and prefetch; cancelling closes that channel, which gives
   every unsettled delivery back to the queue.
-* The connection is robust: after a reconnect aio-pika restores channels, exchanges, queues and
-  consumers. Settling a delivery from before the loss cannot reach the broker; that is logged,
-  not raised, because the broker redelivers the message anyway.
+* The connection is robust: after a reconnect aio-pika restores channels, exchanges, queues,
+  bindings and consumers, but only those it has seen declared: aio-pika re-creates what its
+  channels declared, so each consumer's channel declares its queue again (same arguments)
+  instead of using an undeclared handle, and :meth:`AmqpBus.bind` binds the declared queue.
+  Settling a delivery from before the loss cannot reach the broker (its channel is gone);
+  that is logged, not raised, because the broker redelivers the message anyway.
+* While the connection is down, :meth:`AmqpBus.publish` waits for it to come back, and
+  publishes again a message whose confirm was lost with it (a duplicate, never a loss); after
+  ``outage_timeout`` seconds it raises :class:`BrokerUnavailable`, so a service cannot hang on
+  a broker that does not return. Cancelling a consumer does not wait for the broker at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +45,7 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 
@@ -54,7 +63,20 @@ log = structlog.get_logger(__name__)
 
 EXCHANGE_KINDS = ("topic", "direct", "fanout")
 # Settling over a channel that is gone: the broker requeues the message by itself.
-LOST_CHANNEL_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError)
+# aiormq raises ChannelInvalidStateError (a RuntimeError) on a channel it knows is closed.
+LOST_CHANNEL_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
+# A publish that meets one of these lost its connection: it is sent again after the reconnect.
+CONNECTION_LOST_ERRORS = (aiormq.exceptions.ChannelInvalidStateError, ConnectionError)
+OUTAGE_TIMEOUT = 300.0  # seconds publish waits for a lost broker connection to come back
+CANCEL_TIMEOUT = 5.0  # seconds basic.cancel may take; the channel is closed after it anyway
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker connection was lost and did not come back in time; nothing was published."""
 
 
 class _AmqpDelivery:
@@ -124,7 +146,8 @@ class _AmqpConsumer:
     async def start(self, prefetch: int) -> None:
         self._channel = await self._bus.connection.channel()
         await self._channel.set_qos(prefetch_count=prefetch)
-        self._queue = await self._channel.get_queue(self.spec.name, ensure=False)
+        # Declared (not get_queue): aio-pika restores the consumers of declared queues only.
+        self._queue = await self._bus.declare_on(self._channel, self.spec)
         self._tag = await self._queue.consume(self._on_message)
 
     @property
@@ -204,8 +227,9 @@ class _AmqpConsumer:
         self._bus.forget(self)
         try:
             if self._queue is not None and self._tag is not None:
-                await self._queue.cancel(self._tag)
-        except LOST_CHANNEL_ERRORS as error:
+                # aio-pika waits for a lost connection to come back before it sends this.
+                await asyncio.wait_for(self._queue.cancel(self._tag), CANCEL_TIMEOUT)
+        except (*LOST_CHANNEL_ERRORS, TimeoutError) as error:
             log.warning("could not cancel a consumer", queue=self.spec.name, error=repr(error))
         running = [task for task in self._tasks if task is not asyncio.current_task()]
         if drain > 0 and running:
@@ -232,23 +256,33 @@ class AmqpBus:
     def __init__(
         self,
         connection: AbstractRobustConnection,
-        channel: AbstractChannel,
+        channel: AbstractRobustChannel,
         *,
         name_prefix_check: str | None,
         broker_major: int,
+        outage_timeout: float = OUTAGE_TIMEOUT,
     ) -> None:
         self.connection = connection
         self._channel = channel  # publisher confirms; also declares and binds
         self._prefix = name_prefix_check
         self._broker_major = broker_major
+        self._outage_timeout = outage_timeout
         self.exchanges: dict[str, AbstractExchange] = {}
         self.queues: dict[str, QueueSpec] = {}
+        self._declared: dict[str, AbstractQueue] = {}  # on _channel: aio-pika rebinds these
         self._consumers: list[_AmqpConsumer] = []
         self._closed = False
 
     @classmethod
-    async def connect(cls, url: str, *, name_prefix_check: str | None = None) -> AmqpBus:
-        """Connect; ``name_prefix_check`` refuses to declare names outside a prefix (tests)."""
+    async def connect(
+        cls,
+        url: str,
+        *,
+        name_prefix_check: str | None = None,
+        outage_timeout: float = OUTAGE_TIMEOUT,
+    ) -> AmqpBus:
+        """Connect; ``name_prefix_check`` refuses to declare names outside a prefix (tests);
+        ``outage_timeout``: how long a publish waits for a lost connection to come back."""
         connection = await aio_pika.connect_robust(url)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -263,6 +297,7 @@ class AmqpBus:
             channel,
             name_prefix_check=name_prefix_check,
             broker_major=int(str(version).split(".")[0] or 0),
+            outage_timeout=outage_timeout,
         )
 
     async def __aenter__(self) -> AmqpBus:
@@ -288,35 +323,65 @@ class AmqpBus:
         self._check(spec.name)
         if spec.delivery_limit is not None and spec.delivery_limit < 1:
             raise ValueError(f"queue {spec.name!r}: delivery_limit must be at least 1")
+        self._declared[spec.name] = await self.declare_on(self._channel, spec)
+        self.queues[spec.name] = spec
+
+    async def declare_on(self, channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+        """Declare ``spec`` on ``channel``, which then declares it again after a reconnect."""
         if spec.transient:
-            await self._channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
-            self.queues[spec.name] = spec
-            return
+            return await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
         arguments: dict[str, Any] = {"x-queue-type": "quorum"}
         if spec.dead_letter_exchange is not None:
             arguments["x-dead-letter-exchange"] = spec.dead_letter_exchange
         if self._broker_major >= 4:
             arguments["x-delivery-limit"] = -1  # RabbitMQ 4 would dead-letter after 20
-        await self._channel.declare_queue(spec.name, durable=True, arguments=arguments)
-        self.queues[spec.name] = spec
+        return await channel.declare_queue(spec.name, durable=True, arguments=arguments)
 
     async def bind(self, queue: str, exchange: str, routing_key: str) -> None:
+        """Bound through the declared queue, so that aio-pika binds it again after a reconnect
+        (a transient queue is gone with the connection, and comes back without bindings)."""
         self._check(queue)
-        target = await self._channel.get_queue(queue, ensure=False)
+        target = self._declared.get(queue)
+        if target is None:  # declared elsewhere: bound now, but not again after a reconnect
+            target = await self._channel.get_queue(queue, ensure=False)
         await target.bind(self._exchange(exchange), routing_key)
 
     async def publish(self, exchange: str, envelope: Envelope) -> None:
-        """Persistent, confirmed; unroutable messages are dropped by the broker (no mandatory)."""
+        """Persistent, confirmed; unroutable messages are dropped by the broker (no mandatory).
+        Across a lost connection: waits, publishes again, or raises BrokerUnavailable (see the
+        module docstring)."""
         self._check()
+        target = self._exchange(exchange)
         message = aio_pika.Message(
             envelope.body,
             content_type=envelope.content_type,
             headers=dict(envelope.headers),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await self._exchange(exchange).publish(
-            message, routing_key=envelope.routing_key, mandatory=False
-        )
+        deadline = time.monotonic() + self._outage_timeout
+        while True:
+            try:  # returns at once while connected; waits while aio-pika reconnects
+                await asyncio.wait_for(self._channel.ready(), deadline - time.monotonic())
+            except TimeoutError:
+                raise BrokerUnavailable(
+                    f"publishing {envelope.routing_key!r} to {exchange!r}: no connection to the"
+                    f" broker for {self._outage_timeout:g} s; the message may not be published"
+                ) from None
+            try:
+                await target.publish(message, routing_key=envelope.routing_key, mandatory=False)
+                return
+            except CONNECTION_LOST_ERRORS as error:
+                if self._closed:
+                    raise
+                log.warning(
+                    "publish interrupted by a lost connection; publishing again once it is back",
+                    exchange=exchange,
+                    routing_key=envelope.routing_key,
+                    error=repr(error),
+                )
+                # Yield: until aio-pika has seen the loss, ready() returns and publish raises
+                # without ever suspending, which would starve the very reconnect we wait for.
+                await asyncio.sleep(0.1)
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> Consumer:
         self._check()
