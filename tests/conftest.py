@@ -11,8 +11,32 @@ import pytest_asyncio
 
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from tests.support.s3_server import s3_endpoint, s3_server  # noqa: F401 (session fixtures)
+from tests.support.services_chain import Stop, provide_broker
 
 REPO = Path(__file__).resolve().parents[1]
+_STOP_BROKER: list[Stop] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Settle the test broker once, before any test module reads GOSSIPSIM_TEST_AMQP_URL."""
+    url, stop, source = provide_broker()
+    if url is not None:
+        os.environ["GOSSIPSIM_TEST_AMQP_URL"] = url
+    if stop is not None:
+        _STOP_BROKER.append(stop)
+    config.stash[BROKER_SOURCE] = source
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"gossipsim test broker: {config.stash.get(BROKER_SOURCE, '?')}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _STOP_BROKER:
+        _STOP_BROKER.pop()()
+
+
+BROKER_SOURCE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ from pathlib import Path
 import aioboto3
 import pytest
 
+from tests.support.services_chain import testcontainers_minio
+
 REGION = "us-east-1"
 
 
@@ -119,6 +121,17 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     endpoint = os.environ.get("GOSSIPSIM_TEST_S3_ENDPOINT")
     if endpoint:
         yield endpoint
+        return
+    minio = testcontainers_minio()  # where Docker answers (tests/support/services_chain.py)
+    if minio is not None:
+        url, credentials, stop = minio
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in credentials.items():
+                patch.setenv(name, value)
+            try:
+                yield url
+            finally:
+                stop()
         return
     weed = shutil.which(
         "weed", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
