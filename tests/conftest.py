@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
 from gossipsim.runner.local_launcher import LocalProcessLauncher
-from tests.support.s3_server import s3_endpoint, s3_server  # noqa: F401 (session fixtures)
 from tests.support.services_chain import Stop, provide_broker
+
+if TYPE_CHECKING:
+    from tests.distributed.harness import Cluster
+    from tests.support.s3_server import S3Server
+
+pytest_plugins = ["tests.support.s3_server"]  # the session's S3 server and bucket fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 _STOP_BROKER: list[Stop] = []
@@ -58,3 +64,21 @@ async def launcher() -> AsyncIterator[LocalProcessLauncher]:
     """Node services as local processes, pooled across the whole test session."""
     async with LocalProcessLauncher() as pool:
         yield pool
+
+
+@pytest_asyncio.fixture
+async def cluster(tmp_path: Path, s3_server: S3Server) -> AsyncIterator[Cluster]:
+    """A deployment of service processes (tests/distributed/harness.py) under a unique prefix
+    on the test broker, results in the session's S3 bucket; every process stopped and every
+    queue deleted after the test."""
+    # imported here: the broker URL is settled in pytest_configure, after this module loads
+    from tests.distributed.harness import Cluster
+    from tests.support.rabbitmq import URL, delete_prefixed, require_broker
+
+    await require_broker(URL)
+    deployment = Cluster.for_test(tmp_path, URL, s3_server)
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+        await delete_prefixed(deployment.prefix, URL)

@@ -29,7 +29,8 @@ import orjson
 
 from gossipsim.common.s3_store import S3ObjectStore
 from gossipsim.common.store import ObjectNotFound
-from tests.support.rabbitmq import EXCHANGE_SUFFIXES
+from tests.support.rabbitmq import EXCHANGE_SUFFIXES, unique_prefix
+from tests.support.s3_server import S3Server
 
 CLI = [sys.executable, "-m", "gossipsim.cli"]
 
@@ -46,6 +47,18 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _counter: int = 0
+
+    @classmethod
+    def for_test(cls, workdir: Path, broker_url: str, s3_server: S3Server) -> Cluster:
+        """A deployment under a fresh ``gstest-`` prefix, its results in the session bucket."""
+        prefix = unique_prefix()
+        return cls(
+            workdir=workdir,
+            broker_url=broker_url,
+            prefix=prefix,
+            store_url=f"s3://{s3_server.bucket}/{prefix}",
+            s3_endpoint=s3_server.endpoint_url,
+        )
 
     @property
     def env(self) -> dict[str, str]:

@@ -14,7 +14,6 @@ import pytest_asyncio
 from gossipsim.common.spec import expand_runs, load_spec_file, parse_spec
 from tests.distributed.harness import Cluster
 from tests.support.private_broker import PrivateBroker, private_broker  # noqa: F401 (fixture)
-from tests.support.rabbitmq import unique_prefix
 from tests.support.s3_server import S3Server
 
 RUNS = 40
@@ -39,14 +38,7 @@ async def cluster_on_private_broker(
     s3_server: S3Server,
     private_broker: PrivateBroker,  # noqa: F811
 ) -> AsyncIterator[Cluster]:
-    prefix = unique_prefix()
-    deployment = Cluster(
-        workdir=tmp_path,
-        broker_url=private_broker.url,
-        prefix=prefix,
-        store_url=f"s3://{s3_server.bucket}/{prefix}",
-        s3_endpoint=s3_server.endpoint_url,
-    )
+    deployment = Cluster.for_test(tmp_path, private_broker.url, s3_server)
     try:
         yield deployment
     finally:

@@ -27,7 +27,7 @@ from gossipsim.scheduler.kubernetes_watcher import FINALIZER, GOSSIP_SIMULATIONS
 from tests.conftest import REPO
 from tests.distributed.harness import Cluster, Tap
 from tests.support.kube_api import KubeApi, running_kube_api
-from tests.support.rabbitmq import URL, delete_prefixed, require_broker, unique_prefix
+from tests.support.rabbitmq import URL
 from tests.support.s3_server import S3Server
 
 NAMESPACE = "sims"
@@ -51,24 +51,6 @@ async def kube() -> AsyncIterator[KubeApi]:
             if document.get("kind") == "CustomResourceDefinition":
                 await extensions.create_custom_resource_definition(document)
         yield api
-
-
-@pytest_asyncio.fixture
-async def cluster(tmp_path: Path, s3_server: S3Server) -> AsyncIterator[Cluster]:
-    await require_broker(URL)
-    prefix = unique_prefix()
-    deployment = Cluster(
-        workdir=tmp_path,
-        broker_url=URL,
-        prefix=prefix,
-        store_url=f"s3://{s3_server.bucket}/{prefix}",
-        s3_endpoint=s3_server.endpoint_url,
-    )
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
-        await delete_prefixed(prefix, URL)
 
 
 def kubeconfig(path: Path, server: str) -> Path:

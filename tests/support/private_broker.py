@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -44,23 +43,13 @@ import aio_pika
 import pytest
 import pytest_asyncio
 
+from tests.support.ports import free_ports
+
 SERVER = Path(
     os.environ.get("GOSSIPSIM_TEST_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
 )
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on now (the OS picks them; bound together, so all distinct)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class PrivateBroker:

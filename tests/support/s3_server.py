@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import aioboto3
 import pytest
 
+from tests.support.ports import free_ports
 from tests.support.services_chain import testcontainers_minio
 
 REGION = "us-east-1"
@@ -33,17 +33,6 @@ REGION = "us-east-1"
 class S3Server:
     endpoint_url: str
     bucket: str
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _answers(url: str) -> bool:
@@ -69,7 +58,7 @@ def _start_seaweedfs(weed: str, workdir: Path, env: dict[str, str]) -> Iterator[
     config.write_text(json.dumps({"identities": [identity]}))
     (workdir / "data").mkdir()
     names = ["master", "volume", "filer", "s3", "admin"]
-    free = _free_ports(2 * len(names))
+    free = free_ports(2 * len(names))
     ports = dict(zip(names, free[: len(names)], strict=True))
     grpc = dict(zip(names, free[len(names) :], strict=True))
     args = [f"-{name}.port={ports[name]}" for name in names]
