@@ -179,8 +179,13 @@ class SchedulerService:
         if simulation_id in self.simulations or (
             self._states is not None and await self._states.known(simulation_id)
         ):
-            log.info("duplicate submission ignored", simulation=simulation_id)
-            await self._save(self.simulations.get(simulation_id))
+            state = self.simulations.get(simulation_id)
+            if state is not None and not state.published:
+                # redelivered after publishing its runs failed half-way: finish publishing
+                await self._publish_pending(state)
+            else:
+                log.info("duplicate submission ignored", simulation=simulation_id)
+                await self._save(state)
             return
         try:
             name, plans = self._expand(simulation_id, message.spec, message.graphs_dir)
@@ -329,18 +334,23 @@ class SchedulerService:
         timeout = self._settings.lease_timeout
         while True:
             await asyncio.sleep(max(timeout / 4, 0.05))
-            now = time.monotonic()
-            for state in list(self.simulations.values()):
-                expired = [r for r, seen in state.leases.items() if now - seen > timeout]
-                for run_id in expired:
-                    del state.leases[run_id]
-                    await self._run_failed(
-                        state.simulation_id,
-                        run_id,
-                        state.attempts[run_id],
-                        f"runner lost: no heartbeat for {timeout:.0f} s",
-                        retryable=True,
-                    )
+            try:
+                await self._expire_leases(timeout)
+            except Exception:  # e.g. the broker away too long: try again next round
+                log.exception("could not restart runs whose lease expired")
+
+    async def _expire_leases(self, timeout: float) -> None:
+        now = time.monotonic()
+        for state in list(self.simulations.values()):
+            expired = [r for r, seen in state.leases.items() if now - seen > timeout]
+            for run_id in expired:
+                await self._run_failed(
+                    state.simulation_id,
+                    run_id,
+                    state.attempts[run_id],
+                    f"runner lost: no heartbeat for {timeout:.0f} s",
+                    retryable=True,
+                )
 
     async def _resume(self) -> None:
         """Rebuild unfinished simulations from their status documents (after a restart)."""

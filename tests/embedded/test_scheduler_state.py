@@ -249,3 +249,37 @@ async def test_a_leased_run_without_heartbeats_is_started_again(deployment):
     document = await deployment.document("g")
     (run,) = document["runs"].values()  # type: ignore[attr-defined]
     assert run == {"status": "completed", "attempt": 2, "error": "", "leased": False}
+
+
+async def test_a_submission_whose_publishing_failed_half_way_is_finished_on_redelivery(
+    deployment, monkeypatch
+):
+    """The broker fails the 3rd run.start once: the submit is requeued, and its redelivery
+    publishes every run (some twice: at least once), not 'duplicate, ignored'."""
+    real_publish = deployment.bus.publish
+    failures = []
+    starts = []
+
+    async def flaky_publish(exchange, envelope):  # type: ignore[no-untyped-def]
+        if envelope.routing_key == "run.start":
+            starts.append(envelope)
+            if len(starts) == 3 and not failures:
+                failures.append(envelope)
+                raise ConnectionError("broker went away")
+        await real_publish(exchange, envelope)
+
+    monkeypatch.setattr(deployment.bus, "publish", flaky_publish)
+    scheduler = deployment.scheduler()
+    await scheduler.start()
+    await deployment.send(SimulationSubmit(spec=SPEC, simulation_id="sim-h"))
+    await deployment.until(
+        lambda: len({m.run_id for m in deployment.messages("run.start")}) == 6,  # type: ignore[attr-defined]
+        "every run published",
+    )
+    await deployment.until(
+        lambda: deployment.bus.queue_depth(deployment.topology.scheduler_queue) == 0,
+        "the submission settled",
+    )
+    await scheduler.close()
+    assert failures
+    assert (await deployment.document("sim-h"))["published"] is True
