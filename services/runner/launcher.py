@@ -2,7 +2,8 @@
 
 The runner asks for S node services, gets their addresses, and hands them back when the run
 ends — healthy ones for reuse, failed ones to be discarded. Local processes implement it here
-(:mod:`gossipsim.runner.local_launcher`); Kubernetes pods implement it later.
+(:mod:`gossipsim.runner.local_launcher`), pods per run on Kubernetes
+(:mod:`gossipsim.runner.kubernetes_launcher`) and a fixed pool (:mod:`gossipsim.runner.static_launcher`).
 """
 
 from __future__ import annotations
