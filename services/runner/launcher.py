@@ -1,9 +1,10 @@
 """Where node shards come from: the ``NodeLauncher`` interface.
 
 The runner asks for S node services, gets their addresses, and hands them back when the run
-ends — healthy ones for reuse, failed ones to be discarded. Local processes implement it here
+ends — healthy ones for reuse, failed ones to be discarded. Implementations: local processes
 (:mod:`gossipsim.runner.local_launcher`), pods per run on Kubernetes
-(:mod:`gossipsim.runner.kubernetes_launcher`) and a fixed pool (:mod:`gossipsim.runner.static_launcher`).
+(:mod:`gossipsim.runner.kubernetes_launcher`), a fixed pool
+(:mod:`gossipsim.runner.static_launcher`).
 """
 
 from __future__ import annotations
