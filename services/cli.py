@@ -16,7 +16,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -29,9 +29,6 @@ from gossipsim.deployment_commands import (
     EXIT_OK,
     add_deployment_commands,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def _progress_printer(stream: Any) -> Any:
