@@ -51,6 +51,7 @@ from aio_pika.abc import (
 
 from gossipsim.common.bus import (
     DELIVERY_COUNT_HEADER,
+    EXCHANGE_KINDS,
     REASON_HEADER,
     Consumer,
     Envelope,
@@ -61,7 +62,6 @@ from gossipsim.common.bus import (
 
 log = structlog.get_logger(__name__)
 
-EXCHANGE_KINDS = ("topic", "direct", "fanout")
 # Settling over a channel that is gone: the broker requeues the message by itself.
 # aiormq raises ChannelInvalidStateError (a RuntimeError) on a channel it knows is closed.
 LOST_CHANNEL_ERRORS = (

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 REASON_HEADER = "x-gossipsim-reason"
+EXCHANGE_KINDS = ("topic", "direct", "fanout")  # the exchange types every Bus supports
 DELIVERY_COUNT_HEADER = "x-delivery-count"
 
 

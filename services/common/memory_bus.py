@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from gossipsim.common.bus import (
+    EXCHANGE_KINDS,
     REASON_HEADER,
     Consumer,
     Envelope,
@@ -35,8 +36,6 @@ from gossipsim.common.bus import (
 )
 
 log = structlog.get_logger(__name__)
-
-EXCHANGE_KINDS = ("topic", "direct", "fanout")
 
 
 @functools.lru_cache(maxsize=8192)
