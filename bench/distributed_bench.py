@@ -61,13 +61,13 @@ import aio_pika
 import orjson
 
 from embedded_bench import GRAPH
-from gossipsim.common.connections import open_bus, open_store
-from gossipsim.common.logging import configure_logging
-from gossipsim.common.messages import SimulationSubmit
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.settings import ServiceSettings
-from gossipsim.common.spec import simulation_id_for
-from gossipsim.common.store import ObjectNotFound, ObjectStore
+from gossipsim.common.runtime.connections import open_bus, open_store
+from gossipsim.common.runtime.logging import configure_logging
+from gossipsim.common.messaging.messages import SimulationSubmit
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.runtime.settings import ServiceSettings
+from gossipsim.common.spec.simulation_spec import simulation_id_for
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 from gossipsim.embedded import run_embedded
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
@@ -76,7 +76,7 @@ EXCHANGE_SUFFIXES = ("commands", "events", "dead-letter")
 MAX_MESSAGES_PER_RUN = 5
 MAX_ROUNDS_FOR_MESSAGE_TARGET = 50
 MAX_TIME_RATIO = 3.0
-CLI = [sys.executable, "-m", "gossipsim.cli"]
+CLI = [sys.executable, "-m", "gossipsim.cli.main"]
 
 
 def sweep_spec(runs: int) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gossipsim.common.algorithms import resolve_algorithm
-from gossipsim.common.graph_generators import random_k_out_graph
-from gossipsim.common.graph_sources import find_seed_graphs, load_graph
-from gossipsim.common.initial_values import Initialization
-from gossipsim.common.memory import release_free_memory
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.graphs.csr_generators import random_k_out_graph
+from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
+from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.runtime.memory import release_free_memory
 from gossipsim.runner.driver import RunSettings, ShardSession
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gossipsim.common.graph import Graph
+from gossipsim.common.graphs.graph import Graph
 
 
 def synchronous_averaging(graph: Graph, values: np.ndarray, rounds: int, seed: int) -> np.ndarray:

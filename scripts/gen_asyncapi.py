@@ -1,8 +1,8 @@
 """Write docs/asyncapi.yaml (AsyncAPI 3) from the message contracts (``make asyncapi``).
 
-The document is generated from gossipsim.common.messages and gossipsim.common.topology, so it
-cannot drift from the code; ``--check`` fails when the committed document is stale (a test
-runs it). Any AMQP client can produce messages from this document alone.
+The document is generated from gossipsim.common.messaging.messages and
+gossipsim.common.messaging.topology, so it cannot drift from the code; ``--check`` fails when
+the committed document is stale (a test runs it). Any AMQP client can produce messages from this document alone.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from gossipsim.common.messages import MAX_MESSAGE_BYTES, MESSAGE_TYPES, VERSION, Message
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.messages import MAX_MESSAGE_BYTES, MESSAGE_TYPES, VERSION, Message
+from gossipsim.common.messaging.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "asyncapi.yaml"

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import SimulationRejected, SimulationSubmit
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.spec import simulation_id_for
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import SimulationRejected, SimulationSubmit
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.simulation_spec import simulation_id_for
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings
 from gossipsim.scheduler.service import SchedulerService, SimulationState

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.connections import open_bus, open_store
-from gossipsim.common.service_loop import run_until_signalled
-from gossipsim.common.settings import ServiceSettings
+from gossipsim.common.runtime.connections import open_bus, open_store
+from gossipsim.common.runtime.service_loop import run_until_signalled
+from gossipsim.common.runtime.settings import ServiceSettings
 
 
 async def serve(settings: ServiceSettings) -> None:

@@ -15,9 +15,9 @@ import orjson
 import structlog
 
 from gossipsim.collector import results
-from gossipsim.common.bus import Bus, Consumer, Delivery
-from gossipsim.common.consuming import message_or_dead_letter
-from gossipsim.common.messages import (
+from gossipsim.common.messaging.bus import Bus, Consumer, Delivery
+from gossipsim.common.messaging.consuming import message_or_dead_letter
+from gossipsim.common.messaging.messages import (
     Message,
     ResultsStored,
     RunCompleted,
@@ -26,9 +26,9 @@ from gossipsim.common.messages import (
     SimulationAccepted,
     SimulationCompleted,
 )
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.store import ObjectNotFound, ObjectStore
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 
 log = structlog.get_logger(__name__)
 

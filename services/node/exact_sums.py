@@ -1,4 +1,4 @@
-"""Exact sums of a shard's values (see :mod:`gossipsim.common.aggregates` for why exact).
+"""Exact sums of a shard's values (see :mod:`gossipsim.common.model.aggregates` for why exact).
 
 Every float64 is ``mantissa * 2**exponent``; mantissas are accumulated per exponent in int64,
 split into two 26-bit halves so they cannot overflow, then combined into one Python integer
@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from gossipsim.common.aggregates import SCALE_BITS, Aggregates
+from gossipsim.common.model.aggregates import SCALE_BITS, Aggregates
 
 _EXP_OFFSET = 1100  # frexp exponents of finite doubles lie in -1073..1024
 _EXP_BUCKETS = 2130

@@ -5,7 +5,7 @@ vertices (global id ``first + slot``), higher slots are the halo, copies of remo
 that sequential mode needs. ``neighbors`` holds global ids (rows sorted ascending), ``slots``
 the same entries as slot indices.
 
-Rule codes are ``gossipsim.common.algorithms.Rule`` values; they are repeated here as plain
+Rule codes are ``gossipsim.common.model.algorithms.Rule`` values; they are repeated here as plain
 integers because numba cannot use Python enums in nopython code.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gossipsim.common.rng import STREAM_COIN, STREAM_PRIORITY, STREAM_SELECT
-from gossipsim.common.rng_kernels import (
+from gossipsim.common.model.rng import STREAM_COIN, STREAM_PRIORITY, STREAM_SELECT
+from gossipsim.common.model.rng_kernels import (
     draw_u64,
     draw_unit,
 )

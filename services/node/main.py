@@ -21,8 +21,8 @@ from grpclib.health.service import Health
 from grpclib.server import Server
 from grpclib.utils import graceful_exit
 
-from gossipsim.common.logging import configure_logging
-from gossipsim.common.wire import GRPC_CONFIG
+from gossipsim.common.rpc.wire import GRPC_CONFIG
+from gossipsim.common.runtime.logging import configure_logging
 from gossipsim.node.server import NodeShardService
 
 READY_LINE = "GOSSIPSIM_NODE_LISTENING"

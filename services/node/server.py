@@ -20,17 +20,17 @@ from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 from grpclib.server import Stream
 
-from gossipsim.common.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.memory import release_free_memory
+from gossipsim.common.model.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardBase, NodeShardStub
-from gossipsim.common.wire import (
+from gossipsim.common.rpc.wire import (
     GRPC_CONFIG,
     aggregates_to_proto,
     array_from_proto,
     array_to_proto,
 )
+from gossipsim.common.runtime.memory import release_free_memory
 from gossipsim.node.shard import REPLIES, REQUESTS, Batch, ShardAlgorithm, ShardEngine
 
 log = structlog.get_logger(__name__)

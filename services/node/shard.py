@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gossipsim.common.aggregates import Aggregates
-from gossipsim.common.algorithms import Memory, Mode, Order, Rule
-from gossipsim.common.convergence import is_converged
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.rng import round_key
-from gossipsim.common.rng_kernels import shuffled_order
+from gossipsim.common.model.aggregates import Aggregates
+from gossipsim.common.model.algorithms import Memory, Mode, Order, Rule
+from gossipsim.common.model.convergence import is_converged
+from gossipsim.common.model.rng import round_key
+from gossipsim.common.model.rng_kernels import shuffled_order
 from gossipsim.node import kernels
 from gossipsim.node.exact_sums import aggregates_of
 

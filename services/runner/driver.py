@@ -22,22 +22,22 @@ from grpclib import GRPCError
 from grpclib.client import Channel
 from grpclib.exceptions import StreamTerminatedError
 
-from gossipsim.common.aggregates import Aggregates
-from gossipsim.common.algorithms import Algorithm, Memory, Mode, Order
-from gossipsim.common.convergence import DEFAULT_EPSILON, is_converged
 from gossipsim.common.errors import InvalidInput, ShardFailed
-from gossipsim.common.graph import Graph
-from gossipsim.common.initial_values import Initialization, initial_values
-from gossipsim.common.memory import release_free_memory
-from gossipsim.common.rng import run_key
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.model.aggregates import Aggregates
+from gossipsim.common.model.algorithms import Algorithm, Memory, Mode, Order
+from gossipsim.common.model.convergence import DEFAULT_EPSILON, is_converged
+from gossipsim.common.model.initial_values import Initialization, initial_values
+from gossipsim.common.model.rng import run_key
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardStub
-from gossipsim.common.wire import (
+from gossipsim.common.rpc.wire import (
     GRPC_CONFIG,
     aggregates_from_proto,
     array_from_proto,
     array_to_proto,
 )
+from gossipsim.common.runtime.memory import release_free_memory
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.partition import shard_bounds, shard_slices
 from gossipsim.runner.waves import sequential_waves

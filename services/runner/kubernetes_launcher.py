@@ -50,7 +50,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
 from gossipsim.runner.local_launcher import check_health
 
 log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.graph import Graph
+from gossipsim.common.graphs.graph import Graph
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

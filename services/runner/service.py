@@ -38,17 +38,15 @@ import numpy as np
 import orjson
 import structlog
 
-from gossipsim.common.algorithms import Algorithm, resolve_algorithm
-from gossipsim.common.bus import Bus, Consumer, Delivery, QueueSpec
-from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import GossipsimError, InvalidInput
 from gossipsim.common.errors import RunFailed as RunFailedError
-from gossipsim.common.graph import Graph
-from gossipsim.common.graph_limits import DEFAULT_LIMITS, GraphLimits
-from gossipsim.common.graph_metrics import compute_metrics
-from gossipsim.common.graph_sources import load_graph
-from gossipsim.common.initial_values import Initialization
-from gossipsim.common.messages import (
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
+from gossipsim.common.graphs.metrics import compute_metrics
+from gossipsim.common.graphs.sources import load_graph
+from gossipsim.common.messaging.bus import Bus, Consumer, Delivery, QueueSpec
+from gossipsim.common.messaging.consuming import message_or_dead_letter
+from gossipsim.common.messaging.messages import (
     Message,
     RunCompleted,
     RunFailed,
@@ -58,8 +56,10 @@ from gossipsim.common.messages import (
     RunStarted,
     SimulationCompleted,
 )
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.model.algorithms import Algorithm, resolve_algorithm
+from gossipsim.common.model.initial_values import Initialization
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.simulate import selection_weights

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gossipsim.common.algorithms import Algorithm
 from gossipsim.common.errors import AlgorithmError
-from gossipsim.common.graph import Graph
-from gossipsim.common.selection_weights import edge_weights
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.model.algorithms import Algorithm
+from gossipsim.common.model.peer_weights import edge_weights
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
@@ -23,7 +23,7 @@ def selection_weights(graph: Graph, algorithm: Algorithm, *, seed: int = 0) -> n
     """Base selection weights for the algorithm's strategy (communities by Louvain)."""
     if not algorithm.selection.needs_communities:
         return None
-    from gossipsim.common.graph_metrics import LOUVAIN_LIMIT, louvain_communities
+    from gossipsim.common.graphs.metrics import LOUVAIN_LIMIT, louvain_communities
 
     if graph.n > LOUVAIN_LIMIT:
         raise AlgorithmError(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from gossipsim.common.messages import SimulationRejected
+from gossipsim.common.messaging.messages import SimulationRejected
 from gossipsim.scheduler.state import RunStatus, SimulationState
 
 __all__ = [

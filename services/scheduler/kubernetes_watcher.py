@@ -34,13 +34,13 @@ from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gossipsim.common.bus import Bus
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.messages import Message, SimulationCancel, SimulationSubmit
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.spec_seed import seed_field, translate_seed_simulation
-from gossipsim.common.store import ObjectNotFound, ObjectStore
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.bus import Bus
+from gossipsim.common.messaging.messages import Message, SimulationCancel, SimulationSubmit
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.seed_simulation import seed_field, translate_seed_simulation
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 from gossipsim.scheduler.kubernetes_status import (
     PENDING,
     REJECTED,

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from gossipsim.common.connections import open_bus, open_store
-from gossipsim.common.kubernetes_settings import KubernetesSettings
-from gossipsim.common.service_loop import run_until_signalled
-from gossipsim.common.settings import ServiceSettings
+from gossipsim.common.runtime.connections import open_bus, open_store
+from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.service_loop import run_until_signalled
+from gossipsim.common.runtime.settings import ServiceSettings
 from gossipsim.scheduler.kubernetes_watcher import ResourceWatcher
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import structlog
 
-from gossipsim.common.bus import REASON_HEADER, Bus, Consumer, Delivery
-from gossipsim.common.consuming import message_or_dead_letter
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.messages import (
+from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Consumer, Delivery
+from gossipsim.common.messaging.consuming import message_or_dead_letter
+from gossipsim.common.messaging.messages import (
     Message,
     MessageError,
     ResultsStored,
@@ -48,10 +48,15 @@ from gossipsim.common.messages import (
     SimulationSubmit,
     decode,
 )
-from gossipsim.common.publishing import publish_message
-from gossipsim.common.spec import RunPlan, expand_runs, parse_spec, simulation_id_for
-from gossipsim.common.store import ObjectStore
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.publishing import publish_message
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.simulation_spec import (
+    RunPlan,
+    expand_runs,
+    parse_spec,
+    simulation_id_for,
+)
+from gossipsim.common.storage.store import ObjectStore
 from gossipsim.scheduler.state import TERMINAL, RunStatus, SimulationState, now_iso
 from gossipsim.scheduler.state_store import StateStore
 

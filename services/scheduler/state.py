@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gossipsim.common.spec import RunPlan
+from gossipsim.common.spec.simulation_spec import RunPlan
 
 STATE_PREFIX = "scheduler/simulations/"
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gossipsim.common.store import ObjectNotFound, ObjectStore
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 from gossipsim.scheduler.state import RunStatus, SimulationState, now_iso, state_key
 
 ACTIVE_PREFIX = "scheduler/active/"  # one marker per unfinished simulation

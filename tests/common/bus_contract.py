@@ -2,7 +2,8 @@
 
 A test module runs the suite by providing two fixtures and importing the tests:
 
-* ``bus`` — an async fixture yielding a :class:`~gossipsim.common.bus.Bus`, closed afterwards;
+* ``bus`` — an async fixture yielding a :class:`~gossipsim.common.messaging.bus.Bus`, closed
+  afterwards;
 * ``prefix`` — a string unique to the test; every exchange and queue name starts with it, so
   the suite can run against a shared RabbitMQ beside other sessions.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from gossipsim.common.bus import REASON_HEADER, Bus, Delivery, Envelope, QueueSpec
+from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Delivery, Envelope, QueueSpec
 
 TIMEOUT = 5.0  # seconds for anything that should happen
 QUIET = 0.3  # seconds to watch for something that must not happen

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from gossipsim.common.store import ObjectNotFound, ObjectStore
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 
 INVALID_KEYS = [
     "",

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gossipsim.common.aggregates import Aggregates
+from gossipsim.common.model.aggregates import Aggregates
 from gossipsim.node.exact_sums import aggregates_of
 
 

@@ -16,8 +16,8 @@ import aio_pika
 import pytest
 import pytest_asyncio
 
-from gossipsim.common.amqp_bus import AmqpBus
-from gossipsim.common.bus import REASON_HEADER, Delivery
+from gossipsim.common.messaging.amqp_bus import AmqpBus
+from gossipsim.common.messaging.bus import REASON_HEADER, Delivery
 from tests.common.bus_contract import *  # noqa: F403 (the contract tests run here)
 from tests.common.bus_contract import Inbox, dead_letter_setup, message
 

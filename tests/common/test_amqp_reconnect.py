@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 import structlog
 
-from gossipsim.common.amqp_bus import AmqpBus
-from gossipsim.common.bus import Delivery, Envelope, QueueSpec
+from gossipsim.common.messaging.amqp_bus import AmqpBus
+from gossipsim.common.messaging.bus import Delivery, Envelope, QueueSpec
 from tests.support.private_broker import PrivateBroker, private_broker  # noqa: F401 (fixture)
 from tests.support.rabbitmq import unique_prefix
 

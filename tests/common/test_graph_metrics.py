@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from gossipsim.common import graph_generators as gg
-from gossipsim.common import graph_metrics
-from gossipsim.common.graph import Graph
-from gossipsim.common.graph_metrics import compute_metrics, louvain_communities, modularity
-from gossipsim.common.graph_sources import find_seed_graphs, load_graph
+from gossipsim.common.graphs import csr_generators as gg
+from gossipsim.common.graphs import metrics as graph_metrics
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.metrics import compute_metrics, louvain_communities, modularity
+from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
 
 
 def test_complete_graph() -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from gossipsim.common import graph_generators as gg
 from gossipsim.common.errors import GraphError
-from gossipsim.common.graph import Graph
-from gossipsim.common.graph_sources import (
+from gossipsim.common.graphs import csr_generators as gg
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.sources import (
     NETWORKX_MAX_VERTICES,
     GraphLimits,
     find_seed_graphs,

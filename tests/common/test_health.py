@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from gossipsim.common.bus import Delivery, QueueSpec
-from gossipsim.common.health import serve_health
+from gossipsim.common.messaging.bus import Delivery, QueueSpec
+from gossipsim.common.runtime.health import serve_health
 from tests.common.test_amqp_bus import connect_or_skip, delete_declared
 from tests.support.rabbitmq import unique_prefix
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gossipsim.common.local_store import TEMP_PREFIX, LocalDirectoryStore
-from gossipsim.common.store import ObjectStore
+from gossipsim.common.storage.local_store import TEMP_PREFIX, LocalDirectoryStore
+from gossipsim.common.storage.store import ObjectStore
 from tests.common.store_contract import *  # noqa: F403 (the shared ObjectStore contract)
 
 

@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 import pytest_asyncio
 
-from gossipsim.common.bus import REASON_HEADER, Delivery, Envelope, QueueSpec
-from gossipsim.common.memory_bus import InMemoryBus, topic_matches
+from gossipsim.common.messaging.bus import REASON_HEADER, Delivery, Envelope, QueueSpec
+from gossipsim.common.messaging.memory_bus import InMemoryBus, topic_matches
 from tests.common.bus_contract import *  # noqa: F403 (the contract tests run here)
 from tests.common.bus_contract import Inbox, dead_letter_setup, message, queue_on
 

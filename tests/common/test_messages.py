@@ -9,7 +9,7 @@ import orjson
 import pytest
 import yaml
 
-from gossipsim.common.messages import (
+from gossipsim.common.messaging.messages import (
     MAX_MESSAGE_BYTES,
     MESSAGE_TYPES,
     MessageError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gossipsim.common.rng import STREAM_INIT, STREAM_SELECT, draw_units, round_key, run_key
-from gossipsim.common.rng_kernels import draw_unit, shuffled_order
+from gossipsim.common.model.rng import STREAM_INIT, STREAM_SELECT, draw_units, round_key, run_key
+from gossipsim.common.model.rng_kernels import draw_unit, shuffled_order
 
 
 def test_draws_are_uniform_and_streams_independent():

@@ -14,8 +14,8 @@ from contextlib import AsyncExitStack
 import aioboto3
 import pytest
 
-from gossipsim.common.s3_store import S3ObjectStore, S3StoreError, parse_s3_url
-from gossipsim.common.store import ObjectStore
+from gossipsim.common.storage.s3_store import S3ObjectStore, S3StoreError, parse_s3_url
+from gossipsim.common.storage.store import ObjectStore
 from tests.common.store_contract import *  # noqa: F403 (the shared ObjectStore contract)
 from tests.support.s3_server import REGION, S3Server
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gossipsim.common.algorithms import resolve_algorithm
 from gossipsim.common.errors import AlgorithmError
-from gossipsim.common.graph import Graph
-from gossipsim.common.graph_generators import random_k_out_graph
-from gossipsim.common.selection_weights import edge_weights
+from gossipsim.common.graphs.csr_generators import random_k_out_graph
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.model.peer_weights import edge_weights
 from gossipsim.runner.simulate import selection_weights
 
 # Vertex 0 has neighbours 1, 2 (community 0) and 3 (community 1).

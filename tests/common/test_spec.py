@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.graph_sources import load_graph
-from gossipsim.common.spec import (
+from gossipsim.common.graphs.sources import load_graph
+from gossipsim.common.spec.simulation_spec import (
     expand_runs,
     load_spec_file,
     parse_spec,
@@ -96,7 +96,8 @@ def test_ids_are_stable_across_processes(seed_crs: Path) -> None:
     doc = spec(graphs=[BA_200], algorithms=["weighted_factor"], parameters={"factor": [1, 3]})
     script = (
         "import json, sys\n"
-        "from gossipsim.common.spec import expand_runs, parse_spec, simulation_id_for\n"
+        "from gossipsim.common.spec.simulation_spec import (\n"
+        "    expand_runs, parse_spec, simulation_id_for)\n"
         "doc = json.loads(sys.argv[1])\n"
         "sid = simulation_id_for(doc)\n"
         "print(json.dumps([sid] + [r.run_id for r in expand_runs(parse_spec(doc), sid)]))\n"

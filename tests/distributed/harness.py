@@ -27,12 +27,12 @@ from typing import Any
 import aio_pika
 import orjson
 
-from gossipsim.common.s3_store import S3ObjectStore
-from gossipsim.common.store import ObjectNotFound
+from gossipsim.common.storage.s3_store import S3ObjectStore
+from gossipsim.common.storage.store import ObjectNotFound
 from tests.support.rabbitmq import EXCHANGE_SUFFIXES, unique_prefix
 from tests.support.s3_server import S3Server
 
-CLI = [sys.executable, "-m", "gossipsim.cli"]
+CLI = [sys.executable, "-m", "gossipsim.cli.main"]
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from gossipsim.common.spec import expand_runs, load_spec_file, parse_spec
+from gossipsim.common.spec.simulation_spec import expand_runs, load_spec_file, parse_spec
 from tests.distributed.harness import Cluster
 from tests.support.private_broker import PrivateBroker, private_broker  # noqa: F401 (fixture)
 from tests.support.s3_server import S3Server

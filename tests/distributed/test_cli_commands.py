@@ -19,10 +19,10 @@ import aio_pika
 import orjson
 import pytest
 
-from gossipsim.common.connections import open_bus
-from gossipsim.common.s3_store import S3ObjectStore, S3StoreError
-from gossipsim.common.settings import ServiceSettings
-from gossipsim.common.spec import simulation_id_for
+from gossipsim.common.runtime.connections import open_bus
+from gossipsim.common.runtime.settings import ServiceSettings
+from gossipsim.common.spec.simulation_spec import simulation_id_for
+from gossipsim.common.storage.s3_store import S3ObjectStore, S3StoreError
 from tests.conftest import REPO
 from tests.distributed.harness import CLI, Cluster, Tap
 

@@ -7,11 +7,11 @@ import asyncio
 import orjson
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.bus import Envelope, QueueSpec
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import SimulationCancel, SimulationSubmit, encode
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.bus import Envelope, QueueSpec
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import SimulationCancel, SimulationSubmit, encode
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.service import RunnerService
 from gossipsim.scheduler.service import SchedulerService
 from tests.common.bus_contract import Inbox

@@ -7,11 +7,11 @@ import csv
 from pathlib import Path
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.bus import Envelope
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import RunCompleted, RunRound, SimulationCompleted, encode
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.bus import Envelope
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import RunCompleted, RunRound, SimulationCompleted, encode
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.embedded import run_embedded
 from gossipsim.runner.driver import ShardSession
 

@@ -13,11 +13,16 @@ import orjson
 import pytest_asyncio
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.bus import REASON_HEADER, Bus, Delivery, Envelope
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import MAX_MESSAGE_BYTES, RunRound, SimulationSubmit, encode
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Delivery, Envelope
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import (
+    MAX_MESSAGE_BYTES,
+    RunRound,
+    SimulationSubmit,
+    encode,
+)
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService
 from gossipsim.scheduler.service import SchedulerService

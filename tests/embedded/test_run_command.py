@@ -13,13 +13,13 @@ import orjson
 import pytest
 import yaml
 
-from gossipsim import cli
+from gossipsim.cli import main as cli
 from tests.conftest import REPO
 
 
 def gossipsim(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gossipsim.cli", *args],
+        [sys.executable, "-m", "gossipsim.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=600,

@@ -13,10 +13,9 @@ from pathlib import Path
 import orjson
 import pytest_asyncio
 
-from gossipsim.common.bus import REASON_HEADER, Envelope, QueueSpec
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import (
+from gossipsim.common.messaging.bus import REASON_HEADER, Envelope, QueueSpec
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import (
     Message,
     RunCompleted,
     RunHeartbeat,
@@ -25,7 +24,8 @@ from gossipsim.common.messages import (
     decode,
     encode,
 )
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
 from gossipsim.scheduler.state import SimulationState, state_key
 from tests.common.bus_contract import Inbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gossipsim.common.graph import Graph
+from gossipsim.common.graphs.graph import Graph
 
 
 def complete_graph(n: int) -> Graph:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gossipsim.common.algorithms import resolve_algorithm
 from gossipsim.common.errors import AlgorithmError, GraphError, InvalidInput
-from gossipsim.common.graph_sources import GraphLimits, load_graph
+from gossipsim.common.graphs.sources import GraphLimits, load_graph
+from gossipsim.common.model.algorithms import resolve_algorithm
 from gossipsim.runner.driver import RunSettings
 
 

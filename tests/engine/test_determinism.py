@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gossipsim.common.algorithms import resolve_algorithm
-from gossipsim.common.initial_values import Initialization
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.model.initial_values import Initialization
 from gossipsim.runner.driver import RunResult, RunSettings
 from gossipsim.runner.simulate import simulate
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from gossipsim.common.algorithms import resolve_algorithm
 from gossipsim.common.errors import InvalidInput, ShardFailed
-from gossipsim.common.graph import Graph
-from gossipsim.common.initial_values import Initialization
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.model.initial_values import Initialization
 from gossipsim.runner.driver import RunSettings, ShardSession
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 

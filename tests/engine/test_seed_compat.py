@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from gossipsim.common.algorithms import resolve_algorithm, seed_algorithm_names
-from gossipsim.common.graph_sources import find_seed_graphs, load_graph
+from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
+from gossipsim.common.model.algorithms import resolve_algorithm, seed_algorithm_names
 from gossipsim.runner.driver import RunSettings
 from gossipsim.runner.simulate import selection_weights, simulate
 

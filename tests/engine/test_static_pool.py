@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gossipsim.common.algorithms import resolve_algorithm
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.initial_values import Initialization
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.model.initial_values import Initialization
 from gossipsim.runner.driver import RunSettings
 from gossipsim.runner.simulate import simulate
 from gossipsim.runner.static_launcher import StaticNodeLauncher

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from gossipsim.common.algorithms import resolve_algorithm
-from gossipsim.common.initial_values import Initialization
+from gossipsim.common.model.algorithms import resolve_algorithm
+from gossipsim.common.model.initial_values import Initialization
 from gossipsim.runner.driver import RunSettings
 from gossipsim.runner.simulate import simulate
 

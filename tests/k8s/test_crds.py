@@ -17,12 +17,12 @@ import jsonschema
 import pytest
 import yaml
 
-from gossipsim.common.algorithms import Mode
-from gossipsim.common.graph_sources import _COMMON_KEYS, _FORM_KEYS, _FORMS
-from gossipsim.common.initial_values import Initialization
-from gossipsim.common.spec import STOP_CONDITIONS, TOP_KEYS, parse_spec
-from gossipsim.common.spec_algorithms import PARAMETER_KEYS
-from gossipsim.common.spec_seed import SEED_SPEC_KEYS, SETTINGS_KEYS
+from gossipsim.common.graphs.sources import _COMMON_KEYS, _FORM_KEYS, _FORMS
+from gossipsim.common.model.algorithms import Mode
+from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.spec.algorithm_grid import PARAMETER_KEYS
+from gossipsim.common.spec.seed_simulation import SEED_SPEC_KEYS, SETTINGS_KEYS
+from gossipsim.common.spec.simulation_spec import STOP_CONDITIONS, TOP_KEYS, parse_spec
 from gossipsim.scheduler.kubernetes_status import Progress, progress_of_rejection, status_for
 from tests.k8s.manifests import (
     FORMATS,

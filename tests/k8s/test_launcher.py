@@ -19,7 +19,7 @@ import yaml
 from kubernetes_asyncio.config import kube_config
 
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
 from gossipsim.runner.kubernetes_launcher import (
     LAUNCHER_LABEL,
     RUN_LABEL,

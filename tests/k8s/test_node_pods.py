@@ -17,7 +17,7 @@ import kubernetes_validate.utils as kv
 import pytest_asyncio
 from kubernetes_asyncio import client
 
-from gossipsim.common.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
 from gossipsim.runner.kubernetes_launcher import KubernetesNodeLauncher
 from tests.k8s.manifests import (
     KUBERNETES_VERSION,

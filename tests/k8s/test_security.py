@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gossipsim.common.settings import ServiceSettings
+from gossipsim.common.runtime.settings import ServiceSettings
 from tests.k8s.manifests import (
     K8S,
     NAMESPACE,

@@ -16,10 +16,9 @@ import pytest_asyncio
 import yaml
 
 from gossipsim.collector.service import CollectorService
-from gossipsim.common.bus import Envelope, QueueSpec
-from gossipsim.common.local_store import LocalDirectoryStore
-from gossipsim.common.memory_bus import InMemoryBus
-from gossipsim.common.messages import (
+from gossipsim.common.messaging.bus import Envelope, QueueSpec
+from gossipsim.common.messaging.memory_bus import InMemoryBus
+from gossipsim.common.messaging.messages import (
     Message,
     RunCompleted,
     RunFailed,
@@ -29,7 +28,8 @@ from gossipsim.common.messages import (
     decode,
     encode,
 )
-from gossipsim.common.topology import Topology
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings
 from gossipsim.scheduler.kubernetes_status import Progress, status_for

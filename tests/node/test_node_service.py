@@ -10,7 +10,7 @@ from grpclib.const import Status
 
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardStub
-from gossipsim.common.wire import array_to_proto
+from gossipsim.common.rpc.wire import array_to_proto
 from gossipsim.runner.local_launcher import check_health
 
 

@@ -1,0 +1,1 @@
+"""The ``gossipsim`` command line: ``run``, ``serve`` and the deployment commands."""

@@ -1,0 +1,226 @@
+"""The gossipsim command line: ``gossipsim run SPEC`` (embedded mode), ``serve`` (one service
+of a deployment), and the commands that talk to a deployment: ``submit``, ``status``,
+``results``, ``cancel`` and ``dead-letters``.
+
+Exit codes: 0 success, 1 the simulation failed (some runs failed, or the services did) or a
+deployment command could not do its work (no broker, no store, not completed yet), 2 the
+input is invalid (a spec, an argument, a setting; nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gossipsim.cli.deployment import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    add_deployment_commands,
+)
+from gossipsim.common.errors import InvalidInput
+from gossipsim.common.runtime.logging import configure_logging
+from gossipsim.common.spec.simulation_spec import load_spec_file
+
+
+def _progress_printer(stream: Any) -> Any:
+    def show(done: int, total: int, rounds: int, elapsed: float) -> None:
+        rate = rounds / elapsed if elapsed > 0 else 0.0
+        width = 30
+        filled = int(width * done / total) if total else width
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs  {rate:,.0f} rounds/s"
+        )
+        stream.flush()
+
+    return show
+
+
+def _apply_overrides(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    overrides = {
+        key: getattr(args, key) for key in ("shards", "seed") if getattr(args, key) is not None
+    }
+    if not overrides:
+        return spec
+    if spec.get("kind") == "Simulation":
+        return {**spec, "gossipsim": {**spec.get("gossipsim", {}), **overrides}}
+    return {**spec, **overrides}
+
+
+def _table(averaged_csv: Path) -> str:
+    rows = list(csv.DictReader(io.StringIO(averaged_csv.read_text())))
+    if not rows:
+        return "(no runs)"
+    params = [c for c in rows[0] if c.startswith("param_")]
+    header = ["graph", "algorithm", *params, "runs", "mean", "min", "max", "converged"]
+    lines = [header]
+    for row in rows:
+        mean = row["mean_rounds"]
+        lines.append(
+            [
+                row["graph"],
+                row["algorithm"],
+                *(row[p] for p in params),
+                row["repetitions"],
+                f"{float(mean):.2f}" if mean not in ("", "nan") else "-",
+                row["min_rounds"] or "-",
+                row["max_rounds"] or "-",
+                f"{float(row['converged_share']):.0%}",
+            ]
+        )
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)) for line in lines
+    )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from gossipsim.embedded import run_embedded
+
+    try:
+        spec = _apply_overrides(load_spec_file(Path(args.spec)), args)
+    except InvalidInput as error:
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    progress = None if args.json or not sys.stderr.isatty() else _progress_printer(sys.stderr)
+    outcome = asyncio.run(
+        run_embedded(
+            spec,
+            out_dir=Path(args.out),
+            graphs_dir=Path(args.graphs) if args.graphs else None,
+            base_dir=Path(args.spec).resolve().parent,
+            runners=args.runners,
+            progress=progress,
+        )
+    )
+    if progress is not None:
+        sys.stderr.write("\n")
+    if outcome.rejection is not None:
+        if args.json:
+            print(
+                orjson.dumps(
+                    {
+                        "simulation_id": outcome.simulation_id,
+                        "status": "rejected",
+                        "field": outcome.rejection.field,
+                        "reason": outcome.rejection.reason,
+                    }
+                ).decode()
+            )
+        else:
+            print(f"invalid spec: {outcome.rejection.reason}", file=sys.stderr)
+        return EXIT_INVALID
+    state = outcome.state
+    assert state is not None
+    failed = sum(1 for s in state.status.values() if s.value == "failed")
+    location = Path(outcome.location)
+    if args.json:
+        print(
+            orjson.dumps(
+                {
+                    "simulation_id": outcome.simulation_id,
+                    "status": "failed" if failed else "completed",
+                    "runs_total": len(state.plans),
+                    "runs_failed": failed,
+                    "results": str(location),
+                }
+            ).decode()
+        )
+    else:
+        print(_table(location / "averaged.csv"))
+        print(f"\n{len(state.plans)} runs, {failed} failed. Results: {location}")
+        for run_id, error in sorted(state.errors.items())[:5]:
+            print(f"  failed {run_id}: {error}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """One service as its own process; settings from the environment (README)."""
+    if args.service == "node":
+        from gossipsim.node.main import main as node_main
+
+        return node_main(args.rest)
+    import importlib
+
+    from gossipsim.common.runtime.settings import ServiceSettings
+
+    settings = ServiceSettings.from_env(os.environ)
+    configure_logging(settings.log_level)
+    module = importlib.import_module(f"gossipsim.{args.service}.main")
+    asyncio.run(module.serve(settings))
+    return EXIT_OK
+
+
+def command_submit(args: argparse.Namespace) -> int:
+    """Publish simulation.submit to the configured broker and print the simulation id."""
+    from gossipsim.common.messaging.messages import SimulationSubmit
+    from gossipsim.common.messaging.publishing import publish_message
+    from gossipsim.common.runtime.connections import open_bus
+    from gossipsim.common.runtime.settings import ServiceSettings
+    from gossipsim.common.spec.simulation_spec import simulation_id_for
+
+    try:
+        spec = _apply_overrides(load_spec_file(Path(args.spec)), args)
+    except InvalidInput as error:
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    settings = ServiceSettings.from_env(os.environ)
+    graphs = str(Path(args.graphs).resolve()) if args.graphs else ""
+    message = SimulationSubmit(spec=spec, simulation_id=simulation_id_for(spec), graphs_dir=graphs)
+
+    async def submit() -> None:
+        async with open_bus(settings) as (bus, topology):
+            await publish_message(bus, topology, message)
+
+    asyncio.run(submit())
+    print(message.simulation_id)
+    return EXIT_OK
+
+
+# --- commands that talk to a deployment (settings from the environment, README) -----------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gossipsim", description="Gossip-protocol simulations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a simulation spec in this process")
+    run.add_argument("spec", help="simulation spec (YAML or JSON) or a seed Simulation resource")
+    run.add_argument("--graphs", help="directory of seed Graph resources for a seed Simulation")
+    run.add_argument("--out", default="results", help="results directory (default: results)")
+    run.add_argument("--shards", type=int, help="node shards per run (overrides the spec)")
+    run.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
+    run.add_argument("--runners", type=int, default=1, help="runs in parallel (default 1)")
+    run.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    run.set_defaults(handler=command_run)
+    submit = commands.add_parser("submit", help="submit a simulation to the configured broker")
+    submit.add_argument("spec", help="simulation spec or seed Simulation resource")
+    submit.add_argument(
+        "--graphs", help="directory of seed Graph resources (as the services see it)"
+    )
+    submit.add_argument("--shards", type=int, help="node shards per run (overrides the spec)")
+    submit.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
+    submit.set_defaults(handler=command_submit)
+    serve = commands.add_parser("serve", help="run one service as its own process")
+    serve.add_argument("service", choices=["node", "runner", "scheduler", "collector"])
+    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    serve.set_defaults(handler=command_serve)
+    add_deployment_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(os.environ.get("GOSSIPSIM_LOG_LEVEL", "warning"))
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Copying a simulation's results out of the object store: ``gossipsim results SIM --out DIR``.
+
+Everything under ``simulations/<sim>/`` is copied to ``DIR/<sim>/`` with the same relative
+paths (summary.csv, averaged.csv, manifest.json, submitted.json, runs/<run>/result.json and
+rounds.jsonl, and whatever the collector adds later, such as plots), except the raw telemetry
+under ``runs/<run>/parts/``: rounds.jsonl is assembled from it, so it only doubles the size.
+
+The manifest is the collector's last write, so a simulation without one has not completed
+and nothing is copied: a half-written set of tables is worse than none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from gossipsim.collector import results
+from gossipsim.common.errors import GossipsimError
+from gossipsim.common.storage.store import ObjectStore, check_key
+
+MANIFEST = "manifest.json"
+CONCURRENT_GETS = 8  # below the S3 client's connection pool of 10
+
+
+class NotCompleted(GossipsimError):
+    """The simulation has no manifest yet; ``known`` says whether any of its results exist."""
+
+    def __init__(self, simulation_id: str, *, known: bool) -> None:
+        self.simulation_id = simulation_id
+        self.known = known
+        super().__init__(
+            f"simulation {simulation_id!r} has not completed: its results have no manifest yet"
+            if known
+            else f"no results of a simulation {simulation_id!r} in the store"
+        )
+
+
+class DestinationError(GossipsimError):
+    """A local file could not be written."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    directory: Path
+    files: int
+    skipped: list[str]  # keys that are no safe relative path (not written anywhere)
+
+
+def simulation_prefix(simulation_id: str) -> str:
+    """The simulation's key prefix; ValueError for an id that cannot be one key segment."""
+    if "/" in simulation_id or simulation_id in ("", ".", ".."):
+        raise ValueError(f"invalid simulation id {simulation_id!r}: not a single name")
+    prefix = results.simulation_prefix(simulation_id)
+    check_key(prefix.rstrip("/"))
+    return prefix
+
+
+def _wanted(relative: str) -> bool:
+    parts = relative.split("/")
+    return not (len(parts) > 3 and parts[0] == "runs" and parts[2] == "parts")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    temporary.replace(path)  # a reader never sees half a file, even over an older copy
+
+
+async def fetch_results(store: ObjectStore, simulation_id: str, out_dir: Path) -> Fetched:
+    """Copy the results to ``out_dir/<simulation_id>/``; NotCompleted without a manifest."""
+    prefix = simulation_prefix(simulation_id)
+    keys = await store.list(prefix)
+    if f"{prefix}{MANIFEST}" not in keys:
+        raise NotCompleted(simulation_id, known=bool(keys))
+    directory = out_dir / simulation_id
+    copies: list[tuple[str, Path]] = []
+    skipped = []
+    for key in keys:
+        relative = key.removeprefix(prefix)
+        try:
+            check_key(relative)  # the bucket may hold keys written by others than gossipsim
+        except ValueError:
+            skipped.append(key)
+            continue
+        if _wanted(relative):
+            copies.append((key, directory.joinpath(*relative.split("/"))))
+    limit = asyncio.Semaphore(CONCURRENT_GETS)
+
+    async def copy(key: str, path: Path) -> None:
+        async with limit:
+            data = await store.get(key)
+        try:
+            await asyncio.to_thread(_write, path, data)
+        except OSError as error:
+            raise DestinationError(f"cannot write {path}: {error}") from error
+
+    # The manifest last: a copy that has it is complete, as in the store.
+    manifest = [c for c in copies if c[0] == f"{prefix}{MANIFEST}"]
+    await asyncio.gather(*(copy(key, path) for key, path in copies if (key, path) not in manifest))
+    for key, path in manifest:
+        await copy(key, path)
+    return Fetched(directory=directory, files=len(copies), skipped=skipped)

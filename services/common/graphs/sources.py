@@ -1,0 +1,125 @@
+"""Turn a graph description from a spec into a :class:`Graph`.
+
+A description is a plain mapping (as parsed from YAML or JSON) with exactly one key that picks
+its form, each served by its own module:
+
+- ``generator``: a generator by name with ``params`` and ``seed``
+  (:mod:`~gossipsim.common.graphs.source_generator`).
+- ``adjacency`` (or ``adjacencyList``, the seed's spelling): lines ``"u v1 v2 …,"``
+  (:mod:`~gossipsim.common.graphs.source_text`).
+- ``file``: an edge list, adjacency list, GraphML, GEXF or GML file
+  (:mod:`~gossipsim.common.graphs.source_text`).
+- ``resource``: a YAML file holding one seed ``kind: Graph`` resource
+  (:mod:`~gossipsim.common.graphs.source_seed_resource`).
+
+Every form also takes ``name`` and initial values (``values`` as a list or ``valueList`` as the
+seed's comma-separated string). Everything is checked before anything big is built, because a
+mistyped ``n`` should fail in milliseconds with the parameter's name, not after minutes of
+swapping; errors are :class:`GraphError` with ``field`` set to the path of the culprit.
+Vertices are numbered by the rule of :mod:`~gossipsim.common.graphs.labels`.
+
+This module is the front door: it picks the form and re-exports the public names of the
+modules behind it, so callers need only this one import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gossipsim.common.errors import GraphError
+from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
+from gossipsim.common.graphs.source_generator import (
+    NATIVE_GENERATORS,
+    NETWORKX_MAX_VERTICES,
+    load_generated,
+)
+from gossipsim.common.graphs.source_seed_resource import (
+    find_seed_graphs,
+    load_resource_file,
+    load_seed_graph_resource,
+    parse_value_list,
+)
+from gossipsim.common.graphs.source_text import graph_from_adjacency, load_file
+
+__all__ = [
+    "NATIVE_GENERATORS",
+    "NETWORKX_MAX_VERTICES",
+    "GraphLimits",
+    "find_seed_graphs",
+    "load_graph",
+    "load_seed_graph_resource",
+    "parse_value_list",
+]
+
+_FORMS = ("generator", "adjacency", "adjacencyList", "file", "resource")
+_COMMON_KEYS = frozenset({"name", "values", "valueList"})
+_FORM_KEYS: Mapping[str, frozenset[str]] = {
+    "generator": frozenset({"params", "seed"}),
+    "file": frozenset({"format"}),
+}
+
+
+def load_graph(
+    source: Mapping[str, Any],
+    *,
+    limits: GraphLimits = DEFAULT_LIMITS,
+    base_dir: Path | None = None,
+    field: str = "graph",
+) -> Graph:
+    """Build the graph a spec describes; raise :class:`GraphError` naming the bad field."""
+    if not isinstance(source, Mapping):
+        raise GraphError(f"expected a mapping, got {type(source).__name__}", field=field)
+    form = _select_form(source, field)
+    if form == "generator":
+        graph = load_generated(source, limits=limits, field=field)
+    elif form in ("adjacency", "adjacencyList"):
+        graph = graph_from_adjacency(
+            source[form], name="adjacency", limits=limits, field=f"{field}.{form}"
+        )
+    elif form == "file":
+        graph = load_file(source, limits=limits, base_dir=base_dir, field=field)
+    else:
+        graph = load_resource_file(
+            source["resource"], limits=limits, base_dir=base_dir, field=f"{field}.resource"
+        )
+    graph = _apply_overrides(graph, source, field)
+    if graph.n == 0:
+        raise GraphError("the graph has no vertices", field=field)
+    limits.check(graph, field=field)
+    return graph
+
+
+def _select_form(source: Mapping[str, Any], field: str) -> str:
+    forms = [key for key in _FORMS if key in source]
+    if len(forms) != 1:
+        found = f"found {', '.join(forms)}" if forms else "found none"
+        raise GraphError(f"give exactly one of {', '.join(_FORMS)}; {found}", field=field)
+    allowed = _COMMON_KEYS | _FORM_KEYS.get(forms[0], frozenset()) | {forms[0]}
+    for key in source:
+        if key not in allowed:
+            raise GraphError(
+                f"unknown key {key!r} for a {forms[0]} graph;"
+                f" allowed: {', '.join(sorted(allowed))}",
+                field=f"{field}.{key}",
+            )
+    return forms[0]
+
+
+def _apply_overrides(graph: Graph, source: Mapping[str, Any], field: str) -> Graph:
+    """``name`` and explicit values given beside any form replace what the form produced."""
+    if "name" in source:
+        name = source["name"]
+        if not isinstance(name, str) or not name:
+            raise GraphError("name must be a non-empty string", field=f"{field}.name")
+        graph = dataclasses.replace(graph, name=name)
+    if "values" in source and "valueList" in source:
+        raise GraphError("give values or valueList, not both", field=f"{field}.values")
+    for key in ("values", "valueList"):
+        if key in source:
+            values = parse_value_list(source[key], n=graph.n, field=f"{field}.{key}")
+            graph = graph.with_initial_values(values)
+    return graph

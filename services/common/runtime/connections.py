@@ -1,0 +1,45 @@
+"""Open the bus and the object store a deployment is configured for."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from gossipsim.common.messaging.amqp_bus import AmqpBus
+from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.runtime.health import serve_health
+from gossipsim.common.runtime.settings import ServiceSettings
+from gossipsim.common.storage.local_store import LocalDirectoryStore
+from gossipsim.common.storage.s3_store import S3ObjectStore
+from gossipsim.common.storage.store import ObjectStore
+
+
+@asynccontextmanager
+async def open_bus(
+    settings: ServiceSettings, *, health_of: str | None = None
+) -> AsyncIterator[tuple[AmqpBus, Topology]]:
+    """Connect to RabbitMQ and declare the topology (idempotent: every service does it).
+
+    ``health_of`` names a long-running service: its /healthz and /readyz are then served on
+    GOSSIPSIM_HEALTH_PORT (unless 0) for as long as the bus is open."""
+    bus = await AmqpBus.connect(settings.broker_url)
+    try:
+        topology = Topology(prefix=settings.prefix, delivery_limit=settings.delivery_limit)
+        await topology.declare(bus)
+        if health_of is None or settings.health_port == 0:
+            yield bus, topology
+        else:
+            async with serve_health(health_of, bus.health, port=settings.health_port):
+                yield bus, topology
+    finally:
+        await bus.close()
+
+
+@asynccontextmanager
+async def open_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
+    if settings.store.startswith("s3://"):
+        async with S3ObjectStore.open(settings.store, endpoint_url=settings.s3_endpoint) as store:
+            yield store
+    else:
+        yield LocalDirectoryStore(Path(settings.store))

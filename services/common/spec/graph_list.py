@@ -1,0 +1,122 @@
+"""The ``graphs`` of a spec: every graph source checked by building it, then dropped.
+
+Building is the only complete check of a source (a file may be corrupt on line 90,000), and a
+simulation builds its graphs anyway; each graph is released before the next one is built, so
+checking a series of large graphs needs the memory of one. What the spec keeps is a
+:class:`GraphEntry`: the name, a JSON-able source that builds the graph again anywhere (paths
+made absolute), and the two facts the other checks need.
+
+Besides the forms of :func:`~gossipsim.common.graphs.sources.load_graph`, an item may be
+``{resources: DIR_OR_GLOB, selector: {label: value}}``: every seed ``kind: Graph`` file there
+whose labels match, one graph each, named by its ``metadata.name``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gossipsim.common.errors import GraphError, InvalidInput
+from gossipsim.common.graphs.limits import GraphLimits
+from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
+from gossipsim.common.spec.checks import check_keys, check_list, get, refield, safe_id
+
+__all__ = ["GraphEntry", "parse_graphs"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphEntry:
+    """One graph: its name, a ``load_graph`` source that builds it again, and what checks need."""
+
+    name: str
+    source: dict[str, Any]
+    vertices: int
+    has_values: bool  # whether it brings initial values (the seed's valueList)
+
+
+def parse_graphs(
+    raw: object, *, base_dir: Path | None, limits: GraphLimits
+) -> tuple[GraphEntry, ...]:
+    """Check every item of ``graphs``; names must stay distinct as parts of run ids."""
+    items = check_list(raw, "graphs", "graph sources")
+    entries: dict[str, GraphEntry] = {}
+    for index, item in enumerate(items):
+        path = f"graphs[{index}]"
+        if isinstance(item, Mapping) and "resources" in item:
+            sources: Iterable[Any] = _resource_sources(item, base_dir, path)
+            field, load_dir = f"{path}.resources", None
+        else:
+            sources = [item]
+            field, load_dir = path, base_dir
+        for source in sources:
+            graph = load_graph(source, limits=limits, base_dir=load_dir, field=field)
+            key = safe_id(graph.name)
+            if key in entries:
+                raise InvalidInput(
+                    f"graph name {graph.name!r} is taken by another graph (names must differ"
+                    " after characters outside A-Za-z0-9._=- become '-'); give one a name",
+                    field=path,
+                )
+            entries[key] = GraphEntry(
+                name=graph.name,
+                source=_portable(source, base_dir, path),
+                vertices=graph.n,
+                has_values=graph.initial_values is not None,
+            )
+    return tuple(entries.values())
+
+
+def _resource_sources(
+    item: Mapping[str, Any], base_dir: Path | None, path: str
+) -> Iterable[dict[str, Any]]:
+    """A ``resource`` source per matching seed Graph file under a directory or glob."""
+    check_keys(item, ("resources", "selector"), path)
+    target, selector = item["resources"], get(item, "selector", {})
+    if not isinstance(target, str) or not target:
+        raise InvalidInput(
+            f"must be a directory or glob of seed Graph resources, got {target!r}",
+            field=f"{path}.resources",
+        )
+    if not isinstance(selector, Mapping):
+        raise InvalidInput(
+            f"must map label names to values, got {selector!r}", field=f"{path}.selector"
+        )
+    labels = {str(key): str(value) for key, value in selector.items()}
+    where = _absolute(target, base_dir)
+    try:
+        files = find_seed_graphs(where, labels)
+    except GraphError as exc:
+        raise refield(exc, f"{path}.resources") from exc
+    if not files:
+        wanted = f" with labels {labels}" if labels else ""
+        raise InvalidInput(
+            f"selects no Graph resource: none under {where}{wanted}",
+            field=f"{path}.selector" if labels else f"{path}.resources",
+        )
+    return ({"resource": str(Path(file).resolve())} for file in files)
+
+
+def _absolute(raw: str, base_dir: Path | None) -> str:
+    """A path as ``load_graph`` resolves it (from ``base_dir``), made absolute; globs kept."""
+    path = Path(raw).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return str(path.absolute()) if any(c in raw for c in "*?[") else str(path.resolve())
+
+
+def _portable(item: Mapping[str, Any], base_dir: Path | None, path: str) -> dict[str, Any]:
+    """The source with its file path made absolute, so any process can load it again."""
+    source = dict(item)
+    for key in ("file", "resource"):
+        if isinstance(source.get(key), str):
+            source[key] = _absolute(source[key], base_dir)
+    try:
+        json.dumps(source)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            "must hold only JSON values (strings, numbers, lists, mappings)", field=path
+        ) from None
+    return source

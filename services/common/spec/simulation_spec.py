@@ -1,0 +1,362 @@
+"""The simulation spec: what a user submits, checked whole before anything runs.
+
+A spec is graphs × algorithms × a parameter grid × repetitions, with execution settings
+(DESIGN §3). This module holds the whole and its settings; :mod:`.spec_graphs` and
+:mod:`.spec_algorithms` check their sections, :mod:`.spec_seed` translates a seed
+``Simulation`` resource into a spec. Design decisions:
+
+- Every error is an :class:`InvalidInput` whose ``field`` is the path of the culprit
+  (``graphs[1].params.n``), because a rejected simulation must say where to look.
+- Graphs are built once while checking, then dropped: a graph that cannot be built must
+  reject the spec before any run is queued. The spec keeps a JSON-able ``source`` per graph
+  (paths made absolute) from which each runner builds it again.
+- A parameter multiplies only the runs of the algorithms that use it, so ``default`` beside a
+  ``factor`` list runs once per repetition, not once per factor.
+- Run ids are readable and derived from (graph, algorithm, parameters, repetition) alone, so
+  they are the same in every process and every resubmission; ``hash()`` is never involved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gossipsim.common.errors import InvalidInput
+from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
+from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
+from gossipsim.common.model.convergence import DEFAULT_EPSILON
+from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.spec.algorithm_grid import (
+    PARAMETER_KEYS,
+    AlgorithmEntry,
+    parse_algorithms,
+    parse_parameters,
+)
+from gossipsim.common.spec.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_keys,
+    check_list,
+    check_number,
+    get,
+    refield,
+    safe_id,
+)
+from gossipsim.common.spec.graph_list import GraphEntry, parse_graphs
+from gossipsim.common.spec.seed_simulation import (
+    is_seed_resource,
+    seed_field,
+    translate_seed_simulation,
+)
+
+__all__ = [
+    "AlgorithmEntry",
+    "GraphEntry",
+    "RunPlan",
+    "SimulationSpec",
+    "expand_runs",
+    "load_spec_file",
+    "parse_spec",
+    "simulation_id_for",
+]
+
+MAX_REPETITIONS = 10_000
+MAX_SHARDS = 1024
+MAX_RUNS = 1_000_000
+MAX_SEED = 2**63 - 1
+STOP_CONDITIONS = {"converged": True, "max_rounds": False}
+TOP_KEYS = (
+    "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
+    "stop", "epsilon", "initialization", "history", "visualize", "shards",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulationSpec:
+    name: str
+    seed: int = 0
+    graphs: tuple[GraphEntry, ...]
+    algorithms: tuple[AlgorithmEntry, ...]
+    parameters: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    repetitions: int = 1
+    max_rounds: int = 1000
+    until_converged: bool = True
+    epsilon: float = DEFAULT_EPSILON
+    initialization: Initialization = Initialization.AUTO
+    history_every: int = 0
+    history_vertices: int | tuple[int, ...] | None = None  # the first k ids, these ids, or all
+    visualize: bool = False
+    shards: int = 1
+
+    def combinations(self, entry: AlgorithmEntry) -> Iterator[dict[str, float]]:
+        """The parameter combinations ``entry`` runs with: only the parameters it uses."""
+        keys = [key for key in PARAMETER_KEYS if key in self.parameters and entry.uses(key)]
+        for values in itertools.product(*(self.parameters[key] for key in keys)):
+            yield dict(zip(keys, values, strict=True))
+
+    @property
+    def runs_total(self) -> int:
+        per_graph = sum(
+            math.prod(len(self.parameters[key]) for key in self.parameters if entry.uses(key))
+            for entry in self.algorithms
+        )
+        return len(self.graphs) * per_graph * self.repetitions
+
+    def settings_for(self, graph: GraphEntry) -> dict[str, Any]:
+        """The execution settings of a run on ``graph`` (JSON-able; see ``RunSettings``)."""
+        sampled = self.history_vertices
+        if isinstance(sampled, int):
+            vertices: list[int] | None = list(range(min(sampled, graph.vertices)))
+        else:
+            vertices = None if sampled is None else list(sampled)
+        return {
+            "max_rounds": self.max_rounds,
+            "until_converged": self.until_converged,
+            "epsilon": self.epsilon,
+            "initialization": self.initialization.value,
+            "history_every": self.history_every,
+            "history_vertices": vertices,
+            "shards": self.shards,
+            "visualize": self.visualize,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPlan:
+    """One run: everything a ``run.start`` message carries, plus the algorithm's label."""
+
+    simulation_id: str
+    run_id: str
+    graph_name: str
+    graph: dict[str, Any]  # a load_graph source
+    algorithm: dict[str, Any]  # resolve_algorithm(name, **rest, **parameters) rebuilds it
+    algorithm_label: str
+    parameters: dict[str, float]
+    repetition: int
+    seed: int
+    settings: dict[str, Any]
+
+    def message_fields(self) -> dict[str, Any]:
+        """Keyword arguments for ``RunStart`` (every field but ``algorithm_label``)."""
+        fields = dataclasses.fields(self)
+        return {f.name: getattr(self, f.name) for f in fields if f.name != "algorithm_label"}
+
+
+def parse_spec(
+    doc: Mapping[str, Any],
+    *,
+    base_dir: Path | None = None,
+    graphs_dir: Path | None = None,
+    limits: GraphLimits = DEFAULT_LIMITS,
+) -> SimulationSpec:
+    """Check a spec (or a seed ``Simulation``) whole; raise :class:`InvalidInput` naming the field.
+
+    ``base_dir`` resolves relative paths of a native spec (the spec file's directory);
+    ``graphs_dir`` is where a seed Simulation's Graph resources are.
+    """
+    if not isinstance(doc, Mapping):
+        raise InvalidInput(f"a simulation spec must be a mapping, got {type(doc).__name__}")
+    if not is_seed_resource(doc):
+        return _parse_native(doc, base_dir=base_dir, limits=limits)
+    native = translate_seed_simulation(doc, graphs_dir)
+    try:
+        return _parse_native(native, base_dir=None, limits=limits)
+    except InvalidInput as exc:
+        raise refield(exc, seed_field(exc.field)) from exc
+
+
+def expand_runs(spec: SimulationSpec, simulation_id: str) -> list[RunPlan]:
+    """Every run of ``spec``, in graph, algorithm, parameter, repetition order."""
+    plans = [
+        RunPlan(
+            simulation_id=simulation_id,
+            run_id=run_id,
+            graph_name=graph.name,
+            graph=graph.source,
+            algorithm=entry.spec,
+            algorithm_label=entry.label,
+            parameters=parameters,
+            repetition=repetition,
+            seed=spec.seed,
+            settings=settings,
+        )
+        for graph, settings, entry, parameters, repetition, run_id in _runs(spec)
+    ]
+    assert len({plan.run_id for plan in plans}) == len(plans), "run ids must be unique"
+    return plans
+
+
+def run_id_for(graph: str, algorithm_key: str, parameters: Mapping[str, float], rep: int) -> str:
+    parts = [graph, algorithm_key, *(f"{key}={value!r}" for key, value in parameters.items())]
+    return ".".join(safe_id(part) for part in [*parts, f"r{rep}"])
+
+
+def simulation_id_for(spec_doc: Mapping[str, Any]) -> str:
+    """``<name>-<10 hex>`` from the canonical JSON of the document: resubmitting is idempotent."""
+    canonical = json.dumps(
+        _canonical(spec_doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()[:10]
+    name = spec_doc.get("name")
+    metadata = spec_doc.get("metadata")
+    if not isinstance(name, str) and isinstance(metadata, Mapping):
+        name = metadata.get("name")
+    slug = re.sub(r"[^a-z0-9]+", "-", str(name or "").lower()).strip("-")[:40].strip("-")
+    return f"{slug or 'simulation'}-{digest}"
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """A spec or seed resource from a YAML or JSON file; a native spec gets the file's name."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no such spec file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the spec file {path}: {exc}") from None
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path} is not valid JSON: {exc}") from None
+    else:
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
+        if len(docs) > 1:
+            raise InvalidInput(f"{path} holds {len(docs)} YAML documents; expected one spec")
+        doc = docs[0] if docs else None
+    if not isinstance(doc, dict):
+        raise InvalidInput(
+            f"{path} must hold a mapping (a simulation spec or a seed Simulation resource),"
+            f" got {'nothing' if doc is None else type(doc).__name__}"
+        )
+    if not is_seed_resource(doc) and doc.get("name") is None:
+        doc["name"] = path.name.split(".", 1)[0] or "simulation"
+    return doc
+
+
+# --- checking ---------------------------------------------------------------------------
+
+
+def _parse_native(
+    doc: Mapping[str, Any], *, base_dir: Path | None, limits: GraphLimits
+) -> SimulationSpec:
+    check_keys(doc, TOP_KEYS, "")
+    name = get(doc, "name", "simulation")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"must be a non-empty string, got {name!r}", field="name")
+    stop = check_choice(get(doc, "stop", "converged"), "stop", STOP_CONDITIONS)
+    initialization = get(doc, "initialization", "auto")
+    check_choice(initialization, "initialization", [i.value for i in Initialization])
+    mode = get(doc, "mode", None)
+    if mode is not None:
+        check_choice(mode, "mode", [m.name.lower() for m in Mode])
+    epsilon = check_number(get(doc, "epsilon", DEFAULT_EPSILON), "epsilon")
+    if not 0.0 <= epsilon < 1.0:
+        raise InvalidInput(f"must lie in [0, 1), got {doc['epsilon']!r}", field="epsilon")
+    history_every, history_vertices = _history(get(doc, "history", {}))
+    spec = SimulationSpec(
+        name=name,
+        seed=check_int(get(doc, "seed", 0), "seed", 0, MAX_SEED),
+        repetitions=check_int(get(doc, "repetitions", 1), "repetitions", 1, MAX_REPETITIONS),
+        max_rounds=check_int(get(doc, "max_rounds", 1000), "max_rounds", 1, MAX_ROUNDS_LIMIT),
+        shards=check_int(get(doc, "shards", 1), "shards", 1, MAX_SHARDS),
+        until_converged=STOP_CONDITIONS[stop],
+        epsilon=epsilon,
+        initialization=Initialization(initialization),
+        history_every=history_every,
+        history_vertices=history_vertices,
+        visualize=check_bool(get(doc, "visualize", False), "visualize"),
+        algorithms=parse_algorithms(get(doc, "algorithms", None), mode),
+        parameters=parse_parameters(get(doc, "parameters", {})),
+        graphs=parse_graphs(get(doc, "graphs", None), base_dir=base_dir, limits=limits),
+    )
+    _check_against_graphs(spec)
+    return spec
+
+
+def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("must be a mapping {every: k, vertices: …}", field="history")
+    check_keys(raw, ("every", "vertices"), "history")
+    every = check_int(get(raw, "every", 0), "history.every", 0, MAX_ROUNDS_LIMIT)
+    vertices = raw.get("vertices")
+    if vertices is None:
+        return every, None
+    if is_int(vertices):
+        if vertices < 1:
+            raise InvalidInput(f"a count must be >= 1, got {vertices}", field="history.vertices")
+        return every, int(vertices)
+    ids = check_list(vertices, "history.vertices", "vertex ids (or a count)")
+    seen: set[int] = set()
+    for index, vertex in enumerate(ids):
+        if not is_int(vertex) or vertex < 0 or vertex in seen:
+            raise InvalidInput(
+                f"must be a vertex id >= 0 not listed before, got {vertex!r}",
+                field=f"history.vertices[{index}]",
+            )
+        seen.add(int(vertex))
+    return every, tuple(int(vertex) for vertex in ids)
+
+
+def _check_against_graphs(spec: SimulationSpec) -> None:
+    """What only the graphs can tell: initial values, sampled ids, the number of runs."""
+    for graph in spec.graphs:
+        if spec.initialization is Initialization.GRAPH and not graph.has_values:
+            raise InvalidInput(
+                f"graph {graph.name!r} has no initial values (valueList); draw them instead"
+                " (initialization: auto or random_int; randomInitialization: true)",
+                field="initialization",
+            )
+        if isinstance(spec.history_vertices, tuple):
+            for index, vertex in enumerate(spec.history_vertices):
+                if vertex >= graph.vertices:
+                    raise InvalidInput(
+                        f"vertex {vertex} is not in graph {graph.name!r}, which has ids"
+                        f" 0..{graph.vertices - 1}",
+                        field=f"history.vertices[{index}]",
+                    )
+    if spec.runs_total > MAX_RUNS:
+        raise InvalidInput(
+            f"the spec expands to {spec.runs_total:,} runs, over the limit of {MAX_RUNS:,};"
+            " use fewer graphs, algorithms, parameter values or repetitions",
+            field="repetitions",
+        )
+    seen: set[str] = set()
+    for *_, run_id in _runs(spec):
+        if run_id in seen:
+            raise InvalidInput(
+                f"two runs would have the id {run_id!r}; rename a graph", field="graphs"
+            )
+        seen.add(run_id)
+
+
+def _runs(spec: SimulationSpec) -> Iterator[tuple[Any, ...]]:
+    for graph in spec.graphs:
+        settings = spec.settings_for(graph)
+        for entry in spec.algorithms:
+            for parameters in spec.combinations(entry):
+                for repetition in range(spec.repetitions):
+                    run_id = run_id_for(graph.name, entry.key, parameters, repetition)
+                    yield graph, settings, entry, parameters, repetition, run_id
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
