@@ -2,7 +2,8 @@
 
 The document is generated from gossipsim.common.messaging.messages and
 gossipsim.common.messaging.topology, so it cannot drift from the code; ``--check`` fails when
-the committed document is stale (a test runs it). Any AMQP client can produce messages from this document alone.
+the committed document is stale (a test runs it). Any AMQP client can produce messages from
+this document alone.
 """
 
 from __future__ import annotations
