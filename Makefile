@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench proto asyncapi lint clean
+.PHONY: install demo test bench proto asyncapi lint ruff typecheck imports clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,25 @@ proto: install
 asyncapi: install
 	$(BIN)/python scripts/gen_asyncapi.py
 
-lint: install
+# Every static check; CI runs it before the tests. Stops at the first failing check
+# (`make -k lint` runs them all and still fails).
+lint: ruff typecheck imports
+
+ruff: install
 	$(BIN)/ruff check services tests bench scripts
 	$(BIN)/ruff format --check services tests bench scripts
+
+# mypy --strict on the package. The package `gossipsim` is the directory services/, which mypy
+# cannot see through the editable install: it reads it through a link under build/ (see
+# [tool.mypy] in pyproject.toml).
+typecheck: install
+	mkdir -p build/typing
+	ln -sfn ../../services build/typing/gossipsim
+	$(BIN)/mypy
+
+# The architecture as import contracts ([tool.importlinter] in pyproject.toml).
+imports: install
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -20,8 +20,10 @@ from pathlib import Path
 from gossipsim.embedded import run_embedded
 from gossipsim.runner.driver import ShardSession
 
+# The earlier simulator's resources: the subset in the repository, or the full set at
+# GOSSIPSIM_FIXTURES (the graph is in both).
 FIXTURES = Path(
-    os.environ.get("GOSSIPSIM_FIXTURES", Path(__file__).resolve().parents[2] / "shared/fixtures")
+    os.environ.get("GOSSIPSIM_FIXTURES") or Path(__file__).resolve().parents[1] / "examples"
 )
 GRAPH = FIXTURES / "seed-crs/graphs/examples-test-series/barab-n20-e2.0.yaml"
 

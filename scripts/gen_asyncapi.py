@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import sys
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,46 +22,102 @@ import yaml
 
 from gossipsim.common.messaging.messages import MAX_MESSAGE_BYTES, MESSAGE_TYPES, VERSION, Message
 from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.ids import (
+    MAX_RUN_ID_LENGTH,
+    MAX_SIMULATION_ID_LENGTH,
+    RUN_ID_PATTERN,
+    SIMULATION_ID_PATTERN,
+    RunId,
+    SimulationId,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "asyncapi.yaml"
 PREFIX = "{prefix}"
 
 
-def _schema(annotation: Any) -> dict[str, Any]:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return {"oneOf": [_schema(arg) for arg in typing.get_args(annotation)]}
-    if annotation is Any:
-        return {}
-    if origin is dict or annotation is dict:
-        args = typing.get_args(annotation)
-        value = _schema(args[1]) if len(args) == 2 else {}
-        return {"type": "object", "additionalProperties": value or True}
-    if origin is list or annotation is list:
-        args = typing.get_args(annotation)
-        return {"type": "array", "items": _schema(args[0]) if args else {}}
-    simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
-    return {"type": simple[annotation]}
+_SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+_IDS = {
+    SimulationId: (
+        "SimulationId",
+        "Lower-case letters, digits, '.' and '-', starting with a letter or a digit.",
+        SIMULATION_ID_PATTERN,
+        MAX_SIMULATION_ID_LENGTH,
+    ),
+    RunId: (
+        "RunId",
+        "Letters, digits, '.', '_', '=' and '-', starting with a letter or a digit:"
+        " <graph>.<algorithm>[.<parameter>=<value>...].r<repetition>.",
+        RUN_ID_PATTERN,
+        MAX_RUN_ID_LENGTH,
+    ),
+}
 
 
-def message_schema(message_type: type[Message]) -> dict[str, Any]:
-    hints = typing.get_type_hints(message_type)
-    properties: dict[str, Any] = {
+class _Schemas:
+    """JSON schemas of annotations; dataclasses and ids become named components ($ref)."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, annotation: Any) -> dict[str, Any]:
+        if annotation is Any:
+            return {}
+        if annotation in _IDS:
+            name, description, pattern, length = _IDS[annotation]
+            self.components[name] = {
+                "type": "string",
+                "description": description,
+                "pattern": f"^{pattern.pattern}$",
+                "maxLength": length,
+            }
+            return {"$ref": f"#/components/schemas/{name}"}
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin in (typing.Union, types.UnionType):
+            return {"oneOf": [self.of(arg) for arg in args]}
+        if origin in (dict, Mapping) or annotation is dict:
+            value = self.of(args[1]) if len(args) == 2 else {}
+            return {"type": "object", "additionalProperties": value or True}
+        if origin in (list, tuple, Sequence) or annotation is list:
+            return {"type": "array", "items": self.of(args[0]) if args else {}}
+        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            return {"type": "string", "enum": [member.name.lower() for member in annotation]}
+        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            name = annotation.__name__
+            if name not in self.components:
+                self.components[name] = {}  # taken before recursing
+                self.components[name] = self.object(annotation)
+            return {"$ref": f"#/components/schemas/{name}"}
+        return {"type": _SIMPLE[annotation]}
+
+    def object(self, cls: type[Any], head: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A closed object with a property per field of the dataclass ``cls``."""
+        hints = typing.get_type_hints(cls)
+        properties = dict(head or {})
+        required = list(properties)
+        for field in dataclasses.fields(cls):
+            properties[field.name] = self.of(hints[field.name])
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                required.append(field.name)
+        schema: dict[str, Any] = {"type": "object"}
+        if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
+            schema["description"] = " ".join(cls.__doc__.split())
+        schema |= {"additionalProperties": False, "required": required, "properties": properties}
+        return schema
+
+
+def message_schema(message_type: type[Message], schemas: _Schemas) -> dict[str, Any]:
+    head = {
         "kind": {"type": "string", "const": message_type.kind},
         "version": {"type": "integer", "const": VERSION},
     }
-    required = ["kind", "version"]
-    for field in dataclasses.fields(message_type):
-        properties[field.name] = _schema(hints[field.name])
-        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            required.append(field.name)
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": required,
-        "properties": properties,
-    }
+    schema = schemas.object(message_type, head)
+    schema.pop("description", None)  # the message's summary says it
+    return schema
 
 
 def _message_name(kind: str) -> str:
@@ -68,13 +126,14 @@ def _message_name(kind: str) -> str:
 
 def build_document() -> dict[str, Any]:
     topology = Topology(prefix=PREFIX)
+    schemas = _Schemas()
     messages = {
         _message_name(kind): {
             "name": kind,
             "title": kind,
             "summary": (message_type.__doc__ or kind).strip().splitlines()[0],
             "contentType": "application/json",
-            "payload": message_schema(message_type),
+            "payload": message_schema(message_type, schemas),
         }
         for kind, message_type in MESSAGE_TYPES.items()
     }
@@ -121,7 +180,10 @@ def build_document() -> dict[str, Any]:
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {
+            "messages": messages,
+            "schemas": dict(sorted(schemas.components.items())),
+        },
     }
 
 

@@ -1,7 +1,7 @@
 """Embedded mode: the four services in one process, on the in-memory bus and a local store.
 
 The same service classes that run as separate processes over RabbitMQ and S3; only the bus,
-the store and the node launcher implementations differ (DESIGN §2 "Embedded default").
+the store and the node launcher implementations differ (docs/design.md, Architecture).
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ async def run_embedded(
             )
             for k in range(runners)
         ]
-        for service in (scheduler, collector, *runner_services):
-            await service.start()
+        await scheduler.start()
+        await collector.start()
+        for runner in runner_services:
+            await runner.start()
         simulation_id = simulation_id_for(spec)
         submit = SimulationSubmit(
             spec=dict(spec),
@@ -74,8 +76,10 @@ async def run_embedded(
         try:
             outcome = await _wait(scheduler, simulation_id, started, progress)
         finally:
-            for service in (*runner_services, collector, scheduler):
-                await service.close()
+            for runner in runner_services:
+                await runner.close()
+            await collector.close()
+            await scheduler.close()
             await bus.close()
     return outcome
 

@@ -81,10 +81,10 @@ def _store_error(settings: ServiceSettings, error: BaseException) -> _CommandErr
 
 
 def _checked_simulation_id(simulation_id: str) -> str:
-    from gossipsim.cli.status_view import status_key
+    from gossipsim.common.contracts.status_document import check_simulation_id
 
     try:
-        status_key(simulation_id)
+        check_simulation_id(simulation_id)
     except ValueError as error:
         raise _CommandError(str(error), EXIT_INVALID) from None
     return simulation_id
@@ -139,8 +139,9 @@ def command_status(args: argparse.Namespace) -> int:
             f"no simulation {simulation_id!r} in {settings.store}: the scheduler keeps no"
             " status for it. `gossipsim status` lists the simulations it knows."
         )
-    if args.json:
-        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+    if args.json:  # the documents as stored
+        stored = found.document if simulation_id is not None else [s.document for s in found]
+        print(orjson.dumps(stored, option=orjson.OPT_INDENT_2).decode())
     elif simulation_id is not None:
         print(status_view.format_detail(found))
     elif found:
@@ -226,9 +227,8 @@ def _dead_letter_queue_call(settings: ServiceSettings, work: Callable[[Any], Any
     import aiormq
 
     from gossipsim.common.messaging.dead_letters import DeadLetterQueue, MissingTopology
-    from gossipsim.common.messaging.topology import Topology
 
-    topology = Topology(prefix=settings.prefix, delivery_limit=settings.delivery_limit)
+    topology = settings.topology()
 
     async def call() -> Any:
         async with DeadLetterQueue.open(settings.broker_url, topology) as queue:
@@ -248,7 +248,7 @@ def command_dead_letters_list(args: argparse.Namespace) -> int:
     from gossipsim.common.messaging.dead_letters import format_peek
 
     settings = _deployment_settings()
-    queue = f"{settings.prefix}.dead-letters"
+    queue = settings.topology().dead_letters_queue
     peek = _dead_letter_queue_call(settings, lambda dlq: dlq.peek(args.limit))
     if args.json:
         body = {
@@ -276,7 +276,7 @@ def command_dead_letters_replay(args: argparse.Namespace) -> int:
             "--all replays every message: leave out --kind and --simulation", EXIT_INVALID
         )
     settings = _deployment_settings()
-    queue = f"{settings.prefix}.dead-letters"
+    queue = settings.topology().dead_letters_queue
 
     def selected(letter: Any) -> bool:
         return (args.kind is None or letter.kind == args.kind) and (

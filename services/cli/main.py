@@ -137,8 +137,8 @@ def command_run(args: argparse.Namespace) -> int:
     else:
         print(_table(location / "averaged.csv"))
         print(f"\n{len(state.plans)} runs, {failed} failed. Results: {location}")
-        for run_id, error in sorted(state.errors.items())[:5]:
-            print(f"  failed {run_id}: {error}", file=sys.stderr)
+        for run_id, reason in sorted(state.errors.items())[:5]:
+            print(f"  failed {run_id}: {reason}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -217,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gossipsim.common.runtime.settings import CLI_LOG_LEVEL, LOG_LEVEL_VAR
+
     args = build_parser().parse_args(argv)
-    configure_logging(os.environ.get("GOSSIPSIM_LOG_LEVEL", "warning"))
+    configure_logging(LOG_LEVEL_VAR.read_or(os.environ, CLI_LOG_LEVEL))
     return int(args.handler(args))
 
 

@@ -1,5 +1,6 @@
 """Copying a simulation's results out of the object store: ``gossipsim results SIM --out DIR``.
 
+The layout is the collector's contract (``gossipsim.common.contracts.results_layout``).
 Everything under ``simulations/<sim>/`` is copied to ``DIR/<sim>/`` with the same relative
 paths (summary.csv, averaged.csv, manifest.json, submitted.json, runs/<run>/result.json and
 rounds.jsonl, and whatever the collector adds later, such as plots), except the raw telemetry
@@ -15,11 +16,11 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from gossipsim.collector import results
+from gossipsim.common.contracts import results_layout as layout
+from gossipsim.common.contracts.status_document import check_simulation_id
 from gossipsim.common.errors import GossipsimError
 from gossipsim.common.storage.store import ObjectStore, check_key
 
-MANIFEST = "manifest.json"
 CONCURRENT_GETS = 8  # below the S3 client's connection pool of 10
 
 
@@ -49,16 +50,10 @@ class Fetched:
 
 def simulation_prefix(simulation_id: str) -> str:
     """The simulation's key prefix; ValueError for an id that cannot be one key segment."""
-    if "/" in simulation_id or simulation_id in ("", ".", ".."):
-        raise ValueError(f"invalid simulation id {simulation_id!r}: not a single name")
-    prefix = results.simulation_prefix(simulation_id)
+    check_simulation_id(simulation_id)
+    prefix = layout.simulation_prefix(simulation_id)
     check_key(prefix.rstrip("/"))
     return prefix
-
-
-def _wanted(relative: str) -> bool:
-    parts = relative.split("/")
-    return not (len(parts) > 3 and parts[0] == "runs" and parts[2] == "parts")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -72,7 +67,8 @@ async def fetch_results(store: ObjectStore, simulation_id: str, out_dir: Path) -
     """Copy the results to ``out_dir/<simulation_id>/``; NotCompleted without a manifest."""
     prefix = simulation_prefix(simulation_id)
     keys = await store.list(prefix)
-    if f"{prefix}{MANIFEST}" not in keys:
+    manifest_key = layout.simulation_key(simulation_id, layout.MANIFEST)
+    if manifest_key not in keys:
         raise NotCompleted(simulation_id, known=bool(keys))
     directory = out_dir / simulation_id
     copies: list[tuple[str, Path]] = []
@@ -84,7 +80,7 @@ async def fetch_results(store: ObjectStore, simulation_id: str, out_dir: Path) -
         except ValueError:
             skipped.append(key)
             continue
-        if _wanted(relative):
+        if not layout.is_telemetry_part(relative):
             copies.append((key, directory.joinpath(*relative.split("/"))))
     limit = asyncio.Semaphore(CONCURRENT_GETS)
 
@@ -97,7 +93,7 @@ async def fetch_results(store: ObjectStore, simulation_id: str, out_dir: Path) -
             raise DestinationError(f"cannot write {path}: {error}") from error
 
     # The manifest last: a copy that has it is complete, as in the store.
-    manifest = [c for c in copies if c[0] == f"{prefix}{MANIFEST}"]
+    manifest = [c for c in copies if c[0] == manifest_key]
     await asyncio.gather(*(copy(key, path) for key, path in copies if (key, path) not in manifest))
     for key, path in manifest:
         await copy(key, path)

@@ -1,12 +1,7 @@
-"""The results layout (DESIGN §5) and the tables built from it.
+"""The tables built from a simulation's stored run results: summary.csv and averaged.csv.
 
-    simulations/<sim>/submitted.json          the accepted spec (written on simulation.accepted)
-    simulations/<sim>/runs/<run>/parts/…      round telemetry as it arrives (one object per batch)
-    simulations/<sim>/runs/<run>/rounds.jsonl one line per round: count, mean, variance, min, max, …
-    simulations/<sim>/runs/<run>/result.json  the run's outcome, plan and graph metrics
-    simulations/<sim>/summary.csv             one row per run
-    simulations/<sim>/averaged.csv            one row per graph × algorithm × parameters
-    simulations/<sim>/manifest.json           what the simulation was and what it produced
+Where they (and everything else) are stored is the results layout,
+``gossipsim.common.contracts.results_layout``.
 
 Tables are rebuilt from the stored results, keyed by run id, so a redelivered event can never
 add a duplicate row.
@@ -22,17 +17,24 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-
-def simulation_prefix(simulation_id: str) -> str:
-    return f"simulations/{simulation_id}/"
+from gossipsim.common.messaging.messages import RunPlan, to_json
 
 
-def run_prefix(simulation_id: str, run_id: str) -> str:
-    return f"{simulation_prefix(simulation_id)}runs/{run_id}/"
-
-
-def part_key(simulation_id: str, run_id: str, attempt: int, first_round: int) -> str:
-    return f"{run_prefix(simulation_id, run_id)}parts/{attempt:03d}-{first_round:09d}.json"
+def plan_record(plan: RunPlan | None) -> dict[str, Any]:
+    """What a run's result.json records of its plan, and what the tables read: the graph's
+    name, the algorithm (resolved) and its label, parameters, repetition, seed and settings.
+    The graph's source is left out: it can be long, and the spec in submitted.json has it."""
+    if plan is None:  # a run.completed or run.failed from a producer without the plan
+        return {}
+    return {
+        "graph": plan.graph.name,
+        "algorithm": to_json(plan.algorithm),
+        "algorithm_label": plan.algorithm.label,
+        "parameters": plan.parameters,
+        "repetition": plan.repetition,
+        "seed": plan.seed,
+        "settings": to_json(plan.settings),
+    }
 
 
 def _parameter_names(results: Iterable[dict[str, Any]]) -> list[str]:

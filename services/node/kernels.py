@@ -34,8 +34,8 @@ def select_edge(
     Seed rule: if the weights sum to zero or less, add 1 to each until they sum to more than
     zero (on a copy: the stored weights stay as they are).
     """
-    start = indptr[row]
-    degree = indptr[row + 1] - start
+    start: int = indptr[row]
+    degree: int = indptr[row + 1] - start
     u = draw_unit(rkey, vertex, STREAM_SELECT)
     if not weighted:
         return start + min(int(u * degree), degree - 1)
@@ -66,7 +66,8 @@ def remember(
     memory: int,
     factor: float,
 ) -> None:
-    """Apply the prior-partner penalty for one contact of one end (DESIGN §4)."""
+    """Apply the prior-partner penalty for one contact of one end (docs/design.md,
+    Execution semantics: peer selection)."""
     if memory == MEMORY_COMPLEX:
         if changed:
             for e in range(indptr[row], indptr[row + 1]):
@@ -80,8 +81,8 @@ def remember(
 @njit(cache=True)
 def find_edge(row: int, partner: int, indptr: np.ndarray, neighbors: np.ndarray) -> int:
     """The CSR entry of ``partner`` in ``row`` (rows are sorted): binary search."""
-    lo = indptr[row]
-    hi = indptr[row + 1]
+    lo: int = indptr[row]
+    hi: int = indptr[row + 1]
     while lo < hi:
         mid = (lo + hi) // 2
         if neighbors[mid] < partner:

@@ -20,7 +20,7 @@ from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 from grpclib.server import Stream
 
-from gossipsim.common.errors import InvalidInput
+from gossipsim.common.errors import InvalidInput, ProtocolMisuse
 from gossipsim.common.model.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.rpc import node_pb2 as pb
 from gossipsim.common.rpc.node_grpc import NodeShardBase, NodeShardStub
@@ -31,7 +31,9 @@ from gossipsim.common.rpc.wire import (
     array_to_proto,
 )
 from gossipsim.common.runtime.memory import release_free_memory
-from gossipsim.node.shard import REPLIES, REQUESTS, Batch, ShardAlgorithm, ShardEngine
+from gossipsim.node.shard import ShardEngine
+from gossipsim.node.shard_state import Batch, ShardAlgorithm
+from gossipsim.node.synchronous_phases import REPLIES, REQUESTS
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +44,12 @@ _KIND_NAMES = {pb.REQUESTS: REQUESTS, pb.REPLIES: REPLIES}
 
 
 def _batch_to_request(
-    batch: Batch, *, configuration_id: str, round_number: int, kind: int, from_shard: int
+    batch: Batch,
+    *,
+    configuration_id: str,
+    round_number: int,
+    kind: pb.DeliveryKind,
+    from_shard: int,
 ) -> pb.DeliverRequest:
     return pb.DeliverRequest(
         configuration_id=configuration_id,
@@ -101,7 +108,7 @@ class NodeShardService(NodeShardBase):
         assert request is not None
         try:
             reply = await work(request)
-        except InvalidInput as error:
+        except (ProtocolMisuse, InvalidInput) as error:
             raise GRPCError(Status.FAILED_PRECONDITION, str(error)) from error
         except ValueError as error:
             raise GRPCError(Status.INVALID_ARGUMENT, str(error)) from error
@@ -114,16 +121,21 @@ class NodeShardService(NodeShardBase):
 
     def _require(self, configuration_id: str) -> ShardEngine:
         if self._engine is None:
-            raise InvalidInput("this node has no shard configured; call Configure first")
+            raise ProtocolMisuse("this node has no shard configured; call Configure first")
         if configuration_id != self._configuration_id:
-            raise InvalidInput(
+            raise ProtocolMisuse(
                 f"this node serves configuration {self._configuration_id!r}, "
                 f"not {configuration_id!r}"
             )
         return self._engine
 
     async def _send_to_peers(
-        self, outgoing: dict[int, Batch], *, round_number: int, kind: int, wave: int = 0
+        self,
+        outgoing: dict[int, Batch],
+        *,
+        round_number: int,
+        kind: pb.DeliveryKind,
+        wave: int = 0,
     ) -> None:
         """Deliver each peer its batch, all at once; fail naming the peer that did not answer."""
         engine = self._engine

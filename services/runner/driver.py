@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from gossipsim.common.rpc.wire import (
     array_to_proto,
 )
 from gossipsim.common.runtime.memory import release_free_memory
+from gossipsim.common.runtime.settings import CALL_TIMEOUT_SECONDS
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.partition import shard_bounds, shard_slices
 from gossipsim.runner.waves import sequential_waves
@@ -62,7 +63,7 @@ class RunSettings:
     initialization: Initialization = Initialization.AUTO
     history_every: int = 0  # 0: no history; k: sample values every k rounds
     history_vertices: np.ndarray | None = None  # ids to sample; None: all
-    call_timeout: float = 300.0  # seconds one shard call may take before the run fails
+    call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one shard call may take (settings.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_rounds <= MAX_ROUNDS_LIMIT:
@@ -111,7 +112,7 @@ class ShardSession:
         launcher: NodeLauncher,
         shards: int = 1,
         edge_weights: np.ndarray | None = None,
-        call_timeout: float = 300.0,
+        call_timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> None:
         self.graph = graph
         self.algorithm = algorithm
@@ -185,7 +186,7 @@ class ShardSession:
             # report, via a gRPC status, that they could not reach it are its consequences.
             failures.sort(key=lambda failure: isinstance(failure.__cause__, GRPCError))
             raise failures[0]
-        return results  # type: ignore[return-value]
+        return [r for r in results if not isinstance(r, BaseException)]  # all: none failed
 
     async def _configure(self) -> None:
         for address in self._addresses:
@@ -297,6 +298,12 @@ class ShardSession:
             configuration_id=self._configuration_id, round=round_number, wave=wave
         )
 
+    def _wave_call(
+        self, round_number: int, wave: int
+    ) -> Callable[[int, NodeShardStub], Awaitable[pb.Empty]]:
+        """The call that runs one wave on a shard; a function so that each binds its own wave."""
+        return lambda k, stub: stub.Wave(self._wave(round_number, wave))
+
     def _phase(self, round_number: int) -> pb.PhaseRequest:
         return pb.PhaseRequest(configuration_id=self._configuration_id, round=round_number)
 
@@ -383,7 +390,7 @@ class ShardSession:
 
         await self._all("ScheduleRound", schedule, r)
         for wave in range(int(waves.max()) + 1 if len(waves) else 0):
-            await self._all("Wave", lambda k, stub, w=wave: stub.Wave(self._wave(r, w)), r)
+            await self._all("Wave", self._wave_call(r, wave), r)
 
     async def _values(self, settings: RunSettings) -> np.ndarray:
         ids = _history_ids(self.graph, settings)
@@ -420,10 +427,3 @@ def _check_no_isolated_vertices(graph: Graph) -> None:
             "neighbour to pick. Remove them or use the largest connected component.",
             field="graph",
         )
-
-
-async def run_repetitions(
-    session: ShardSession, *, run_ids: Sequence[str], seed: int, settings: RunSettings
-) -> list[RunResult]:
-    """Several runs one after another on the same configured shards."""
-    return [await session.run(run_id=run_id, seed=seed, settings=settings) for run_id in run_ids]

@@ -1,5 +1,9 @@
 """Node services as Kubernetes pods: per run a pod per shard, a headless Service, a NetworkPolicy.
 
+This module is their lifecycle: creating them, waiting until they serve, deleting them, and
+reaping what an earlier runner left behind. What the objects say (labels, security, network
+rules) is written in node_pods.py.
+
 Design decisions:
 
 * **Addresses are pod IPs** (``10.x.y.z:50051``), not DNS names under the headless Service: an
@@ -36,31 +40,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import re
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
 import structlog
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.kubernetes import kubernetes_api
+from gossipsim.common.runtime.settings import NODE_PORT, KubernetesSettings
 from gossipsim.runner.local_launcher import check_health
+from gossipsim.runner.node_pods import (
+    LAUNCHER_LABEL,
+    NODE_SELECTOR,
+    NodePodManifests,
+    RunObjects,
+    label_value,
+)
 
 log = structlog.get_logger(__name__)
 
-NODE_PORT = 50051
-APP_LABEL = "app.kubernetes.io/name"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-RUN_LABEL = "gossipsim.io/run"
-LAUNCHER_LABEL = "gossipsim.io/launcher"
-RUN_ID_ANNOTATION = "gossipsim.io/run-id"
 CREATE_CONCURRENCY = 16
 # A pod in one of these will not start however long we wait.
 HOPELESS_REASONS = frozenset(
@@ -72,26 +75,6 @@ class HealthCheck(Protocol):
     async def __call__(self, address: str, *, timeout: float) -> None:
         """Return if the node at ``address`` serves; raise ShardFailed otherwise."""
         ...
-
-
-def label_value(text: str) -> str:
-    """``text`` as a label value (at most 63 of ``[A-Za-z0-9._-]``, alphanumeric at both ends);
-    a text that had to change gets a hash suffix, so two texts never share a value."""
-    if re.fullmatch(r"([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?", text):
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:54].strip("._-")
-    return f"{cleaned}-{digest}" if cleaned else digest
-
-
-@dataclass(slots=True)
-class _Run:
-    run_id: str
-    label: str  # the value of gossipsim.io/run
-    pods: list[str]  # names, in shard order
-    service: str
-    policy: str
-    addresses: list[str] = field(default_factory=list)
 
 
 def _describe(pod: Mapping[str, Any] | None) -> str:
@@ -161,17 +144,10 @@ class KubernetesNodeLauncher:
         self._log_level = log_level
         # this runner: in a pod its name (the downward API); elsewhere the host name
         self._launcher = label_value(settings.pod_name or socket.gethostname())
-        self._owner: dict[str, Any] | None = None
-        if settings.pod_name and settings.pod_uid:
-            self._owner = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": settings.pod_name,
-                "uid": settings.pod_uid,
-                "controller": False,
-                "blockOwnerDeletion": False,
-            }
-        self._runs: dict[str, _Run] = {}
+        self.manifests = NodePodManifests.for_runner(
+            settings, launcher=self._launcher, log_level=log_level
+        )
+        self._runs: dict[str, RunObjects] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
         self._create_slots = asyncio.Semaphore(CREATE_CONCURRENCY)
         self._check_slots = asyncio.Semaphore(4 * CREATE_CONCURRENCY)
@@ -180,7 +156,7 @@ class KubernetesNodeLauncher:
 
     async def start(self) -> None:
         """Reap what a previous incarnation of this runner, or a runner now gone, left behind."""
-        if self._owner is None:
+        if self.manifests.owner is None:
             log.warning(
                 "node pods will have no owner: GOSSIPSIM_POD_NAME and GOSSIPSIM_POD_UID are "
                 "not set, so only this runner's own clean-up and start-up reaping remove them",
@@ -231,14 +207,14 @@ class KubernetesNodeLauncher:
 
     # --- the objects of a run ----------------------------------------------------------------
 
-    def _plan(self, count: int, run_id: str) -> _Run:
+    def _plan(self, count: int, run_id: str) -> RunObjects:
         # Random, not derived from the run id: a retried run must not meet the still terminating
         # pods of its previous attempt, nor a run of the same id on another runner.
         key = secrets.token_hex(5)
         label = label_value(run_id)
         if label in self._runs:
             raise ValueError(f"run {run_id} already has node pods from this launcher")
-        return _Run(
+        return RunObjects(
             run_id=run_id,
             label=label,
             pods=[f"gossipsim-node-{key}-{index}" for index in range(count)],
@@ -246,146 +222,19 @@ class KubernetesNodeLauncher:
             policy=f"gossipsim-nodes-{key}",
         )
 
-    def _labels(self, run: _Run) -> dict[str, str]:
-        return {
-            APP_LABEL: "gossipsim",
-            COMPONENT_LABEL: "node",
-            RUN_LABEL: run.label,
-            LAUNCHER_LABEL: self._launcher,
-        }
-
-    def _metadata(self, run: _Run, name: str) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "name": name,
-            "namespace": self._namespace,
-            "labels": self._labels(run),
-            "annotations": {RUN_ID_ANNOTATION: run.run_id},
-        }
-        if self._owner is not None:
-            meta["ownerReferences"] = [dict(self._owner)]
-        return meta
-
-    def _node_selector(self, run: _Run) -> dict[str, str]:
-        return {APP_LABEL: "gossipsim", COMPONENT_LABEL: "node", RUN_LABEL: run.label}
-
-    # The manifests are plain dicts in the API's JSON shape (as in k8s/), which the client sends
-    # as they are; its typed signatures want models, hence the Any.
-    def _pod_manifest(self, run: _Run, index: int) -> Any:
-        resources = {"cpu": self._settings.node_cpu, "memory": self._settings.node_memory}
-        probe = {"grpc": {"port": NODE_PORT}}
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": self._metadata(run, run.pods[index]),
-            "spec": {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "terminationGracePeriodSeconds": 5,
-                "hostname": f"node-{index}",
-                "subdomain": run.service,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "runAsGroup": 10001,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "containers": [
-                    {
-                        "name": "node",
-                        "image": self._settings.node_image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": [
-                            "gossipsim",
-                            "serve",
-                            "node",
-                            "--host",
-                            "0.0.0.0",
-                            "--port",
-                            str(NODE_PORT),
-                        ],
-                        "env": [
-                            {"name": "NUMBA_CACHE_DIR", "value": "/tmp/numba"},
-                            {"name": "HOME", "value": "/tmp"},
-                            {"name": "GOSSIPSIM_LOG_LEVEL", "value": self._log_level},
-                        ],
-                        "ports": [{"name": "grpc", "containerPort": NODE_PORT, "protocol": "TCP"}],
-                        "resources": {"requests": resources, "limits": dict(resources)},
-                        "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 60},
-                        "readinessProbe": {**probe, "periodSeconds": 5},
-                        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 10001,
-                            "runAsGroup": 10001,
-                            "readOnlyRootFilesystem": True,
-                            "allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                    }
-                ],
-                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
-            },
-        }
-
-    def _service_manifest(self, run: _Run) -> Any:
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": self._metadata(run, run.service),
-            "spec": {
-                "clusterIP": "None",
-                "publishNotReadyAddresses": True,
-                "selector": self._node_selector(run),
-                "ports": [
-                    {"name": "grpc", "port": NODE_PORT, "targetPort": NODE_PORT, "protocol": "TCP"}
-                ],
-            },
-        }
-
-    def _network_policy_manifest(self, run: _Run) -> Any:
-        nodes = {"podSelector": {"matchLabels": self._node_selector(run)}}
-        runners = {
-            "podSelector": {"matchLabels": {APP_LABEL: "gossipsim", COMPONENT_LABEL: "runner"}}
-        }
-        grpc = [{"protocol": "TCP", "port": NODE_PORT}]
-        dns = {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }
-        return {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": self._metadata(run, run.policy),
-            "spec": {
-                "podSelector": {"matchLabels": self._node_selector(run)},
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [nodes, runners], "ports": grpc}],
-                "egress": [
-                    {"to": [nodes], "ports": grpc},
-                    {
-                        "to": [dns],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    },
-                ],
-            },
-        }
-
-    async def _create(self, run: _Run) -> None:
+    async def _create(self, run: RunObjects) -> None:
         async def create_pod(index: int) -> None:
             async with self._create_slots:
                 await self._core.create_namespaced_pod(
-                    self._namespace, self._pod_manifest(run, index)
+                    self._namespace, self.manifests.pod(run, index)
                 )
 
         try:
             # The policy first, so that no node pod is ever reachable beyond it.
             await self._networking.create_namespaced_network_policy(
-                self._namespace, self._network_policy_manifest(run)
+                self._namespace, self.manifests.network_policy(run)
             )
-            await self._core.create_namespaced_service(self._namespace, self._service_manifest(run))
+            await self._core.create_namespaced_service(self._namespace, self.manifests.service(run))
             await asyncio.gather(*(create_pod(index) for index in range(len(run.pods))))
         except (ApiException, aiohttp.ClientError, OSError) as error:
             raise ShardFailed(
@@ -393,13 +242,13 @@ class KubernetesNodeLauncher:
                 f"{self._namespace}: {_api_error(error)}"
             ) from error
 
-    async def _wait_until_ready(self, run: _Run) -> list[str]:
+    async def _wait_until_ready(self, run: RunObjects) -> list[str]:
         loop = asyncio.get_running_loop()
         timeout = self._settings.node_startup_timeout
         deadline = loop.time() + timeout
         healthy: dict[str, str] = {}  # pod name -> address
         pods: dict[str, dict[str, Any]] = {}
-        selector = ",".join(f"{k}={v}" for k, v in self._node_selector(run).items())
+        selector = ",".join(f"{k}={v}" for k, v in self.manifests.node_selector(run).items())
         trouble = ""  # the last failure to list the pods, for the error at the deadline
         while True:
             try:
@@ -461,7 +310,7 @@ class KubernetesNodeLauncher:
 
     # --- deleting ----------------------------------------------------------------------------
 
-    def _discard(self, run: _Run) -> asyncio.Task[None]:
+    def _discard(self, run: RunObjects) -> asyncio.Task[None]:
         """Start deleting a run's objects in a task of its own (a cancel does not stop it)."""
         self._runs.pop(run.label, None)
         task = asyncio.get_running_loop().create_task(self._delete_run(run))
@@ -469,10 +318,10 @@ class KubernetesNodeLauncher:
         task.add_done_callback(self._cleanups.discard)
         return task
 
-    async def _discard_and_wait(self, run: _Run) -> None:
+    async def _discard_and_wait(self, run: RunObjects) -> None:
         await asyncio.shield(self._discard(run))
 
-    async def _delete_run(self, run: _Run) -> None:
+    async def _delete_run(self, run: RunObjects) -> None:
         deletions = [self._delete("pod", name) for name in run.pods]
         deletions += [self._delete("service", run.service), self._delete("policy", run.policy)]
         await asyncio.gather(*deletions)
@@ -501,14 +350,13 @@ class KubernetesNodeLauncher:
     async def reap_orphans(self) -> int:
         """Delete node objects left by an earlier incarnation of this runner (same launcher
         label) or owned by a pod that no longer exists. Returns how many were deleted."""
-        selector = f"{APP_LABEL}=gossipsim,{COMPONENT_LABEL}=node"
         found: list[tuple[str, Any]] = []
         for kind, lister in (
             ("pod", self._core.list_namespaced_pod),
             ("service", self._core.list_namespaced_service),
             ("policy", self._networking.list_namespaced_network_policy),
         ):
-            listing = await lister(self._namespace, label_selector=selector)
+            listing = await lister(self._namespace, label_selector=NODE_SELECTOR)
             found += [(kind, item.metadata) for item in listing.items]
         owners_alive: dict[tuple[str, str], bool] = {}
         doomed = []
@@ -533,20 +381,6 @@ class KubernetesNodeLauncher:
                     raise
                 cache[name, uid] = False
         return cache[name, uid]
-
-
-@contextlib.asynccontextmanager
-async def kubernetes_api() -> AsyncIterator[client.ApiClient]:
-    """The cluster's API: the pod's service account in a cluster, else the kubeconfig."""
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped upstream
-            client_configuration=configuration
-        )
-    except config.ConfigException:
-        await config.load_kube_config(client_configuration=configuration)
-    async with client.ApiClient(configuration) as api:
-        yield api
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,8 @@
 """Node services as local processes (``python -m gossipsim.node``), pooled between runs.
 
 Starting a node costs about a second (numba and numpy imports), so released healthy nodes
-wait in a pool; a node that failed is killed, never reused.
+wait in a pool; a node that failed is killed, never reused. A node tells its port by the node
+handshake (``gossipsim.common.contracts.node_handshake``): its first line on standard output.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from grpclib.client import Channel
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
+from gossipsim.common.contracts.node_handshake import PARENT_PID_VARIABLE, parse_ready_line
 from gossipsim.common.errors import ShardFailed
+from gossipsim.common.runtime.settings import (
+    CLI_LOG_LEVEL,
+    LOG_LEVEL_VAR,
+    NODE_STARTUP_TIMEOUT_SECONDS,
+)
 
 log = structlog.get_logger(__name__)
-
-READY_LINE = "GOSSIPSIM_NODE_LISTENING"
 
 
 async def check_health(address: str, *, timeout: float) -> None:
@@ -43,9 +48,9 @@ class LocalProcessLauncher:
     def __init__(
         self,
         *,
-        startup_timeout: float = 120.0,
+        startup_timeout: float = NODE_STARTUP_TIMEOUT_SECONDS,
         python: str = sys.executable,
-        log_level: str = "warning",
+        log_level: str = CLI_LOG_LEVEL,
     ) -> None:
         self._startup_timeout = startup_timeout
         self._log_level = log_level
@@ -68,10 +73,13 @@ class LocalProcessLauncher:
             "0",
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # node logs go where the runner's go
+            # The child inherits this process's environment: it needs PATH, the virtual
+            # environment, NUMBA_CACHE_DIR and the node's own settings (GOSSIPSIM_NODE_…) as
+            # whoever started the runner set them.
             env={
                 **os.environ,
-                "GOSSIPSIM_LOG_LEVEL": self._log_level,
-                "GOSSIPSIM_NODE_PARENT_PID": str(os.getpid()),  # they exit if we die
+                LOG_LEVEL_VAR.name: self._log_level,
+                PARENT_PID_VARIABLE: str(os.getpid()),  # they exit if we die
             },
         )
         assert process.stdout is not None
@@ -83,14 +91,14 @@ class LocalProcessLauncher:
             raise ShardFailed(
                 f"a local node service did not start within {self._startup_timeout:.0f} s"
             ) from None
-        text = line.decode().strip()
-        if not text.startswith(READY_LINE):
+        port = parse_ready_line(line.decode())
+        if port is None:
             code = await process.wait()
             raise ShardFailed(
                 f"a local node service exited (code {code}) before listening; "
                 "run `python -m gossipsim.node --port 0` to see why"
             )
-        address = f"127.0.0.1:{int(text.split()[1])}"
+        address = f"127.0.0.1:{port}"
         self._processes[address] = process
         log.debug("node started", address=address, pid=process.pid)
         return address

@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gossipsim.common.runtime.connections import open_bus
-from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
 from gossipsim.common.runtime.service_loop import run_until_signalled
-from gossipsim.common.runtime.settings import ServiceSettings
+from gossipsim.common.runtime.settings import KubernetesSettings, ServiceSettings
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings

@@ -6,16 +6,22 @@ Reset and a RunRounds call each. Round telemetry goes out in batches (one run.ro
 ``telemetry_batch`` rounds), then run.completed; the command is acked only after those events
 are published (confirmed), so a runner that dies mid-run leaves the command to be redelivered.
 
-What happens to a command that does not complete:
+What happens to a command that does not complete, by the error tree of
+:mod:`gossipsim.common.errors`:
 
-* impossible (invalid graph, algorithm or settings: the same on every try) — dead-lettered at
-  once with the reason; the scheduler sees the dead letter and fails the run;
-* its node services failed — run.failed (retryable): the scheduler starts it again, and this
-  runner discards those nodes, so the next attempt gets fresh ones;
-* anything unforeseen (a bug) — requeued for another delivery, and dead-lettered with the last
+* impossible (:class:`InvalidInput`: invalid graph, algorithm or settings, the same on every
+  try) — dead-lettered at once with the reason; the scheduler sees the dead letter and fails
+  the run;
+* its node services failed (:class:`RunAborted`) — run.failed (retryable): the scheduler starts
+  it again, and this runner discards those nodes, so the next attempt gets fresh ones;
+* any other exception (``ValueError``, ``KeyError`` …: a bug, never taken for bad input) —
+  logged with its traceback and requeued for another delivery, and dead-lettered with the last
   error once the queue's delivery limit is reached, so a poison command cannot loop forever;
 * its simulation finished (cancelled) — skipped, or stopped mid-run: each runner follows
   simulation.completed on a private feed queue.
+
+Every log line written while a command is handled carries its ``simulation_id`` and ``run_id``
+(bound once in :meth:`RunnerService.handle`; the run task inherits them).
 
 A run still going after ``ack_after`` seconds has its command acked early, so RabbitMQ's
 consumer timeout (30 minutes by default) cannot cut it off, and from then on it is covered by
@@ -38,14 +44,13 @@ import numpy as np
 import orjson
 import structlog
 
-from gossipsim.common.errors import GossipsimError, InvalidInput
-from gossipsim.common.errors import RunFailed as RunFailedError
+from gossipsim.common.errors import InvalidInput, RunAborted
 from gossipsim.common.graphs.graph import Graph
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.graphs.metrics import compute_metrics
 from gossipsim.common.graphs.sources import load_graph
 from gossipsim.common.messaging.bus import Bus, Consumer, Delivery, QueueSpec
-from gossipsim.common.messaging.consuming import message_or_dead_letter
+from gossipsim.common.messaging.consuming import message_context, message_or_dead_letter
 from gossipsim.common.messaging.messages import (
     Message,
     RunCompleted,
@@ -58,8 +63,14 @@ from gossipsim.common.messaging.messages import (
 )
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
-from gossipsim.common.model.algorithms import Algorithm, resolve_algorithm
-from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.model.algorithms import Algorithm
+from gossipsim.common.runtime.settings import (
+    CALL_TIMEOUT_SECONDS,
+    DRAIN_SECONDS,
+    HEARTBEAT_SECONDS,
+    RUN_ACK_AFTER_SECONDS,
+)
+from gossipsim.common.spec.run_plan import ExecutionSettings
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.simulate import selection_weights
@@ -73,18 +84,19 @@ class RunnerSettings:
     prefetch: int = 1
     telemetry_batch: int = 100  # rounds per run.round message
     sessions_kept: int = 4  # configured shard sets kept warm
-    call_timeout: float = 300.0
-    ack_after: float = 900.0  # seconds before a long run's command is acked (then heartbeats)
-    heartbeat: float = 30.0  # seconds between run.heartbeat messages of such a run
-    drain: float = 300.0  # seconds the run in progress may take to finish on shutdown
+    # The defaults are a deployment's (common/runtime/settings.py), so both modes behave alike.
+    call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one node call may take
+    ack_after: float = RUN_ACK_AFTER_SECONDS  # before a long run's command is acked (heartbeats)
+    heartbeat: float = HEARTBEAT_SECONDS  # seconds between run.heartbeat messages of such a run
+    drain: float = DRAIN_SECONDS  # seconds the run in progress may take to finish on shutdown
     finished_kept: int = 10_000  # finished simulations remembered, to skip their runs
 
 
 class Outcome(enum.Enum):
     COMPLETED = "completed"  # results published
-    IMPOSSIBLE = "impossible"  # the same on every try
-    NODES_FAILED = "nodes failed"  # retry on fresh nodes
-    UNFORESEEN = "unforeseen"  # a bug or an unknown failure
+    IMPOSSIBLE = "impossible"  # InvalidInput: the same on every try
+    NODES_FAILED = "nodes failed"  # RunAborted: retry on fresh nodes
+    BUG = "bug"  # any other exception: requeue, dead-letter at the delivery limit
     SIMULATION_FINISHED = "simulation finished"  # cancelled while it ran
 
 
@@ -92,7 +104,6 @@ class Outcome(enum.Enum):
 class RunOutcome:
     outcome: Outcome
     error: str = ""
-    plan: dict[str, Any] | None = None
 
 
 class _SessionPool:
@@ -135,14 +146,16 @@ class _SessionPool:
             await session.__aexit__(None, None, None)
 
 
-def _run_settings(settings: dict[str, Any], call_timeout: float) -> RunSettings:
-    vertices = settings.get("history_vertices")
+def _run_settings(settings: ExecutionSettings, call_timeout: float) -> RunSettings:
+    """The driver's settings for a run: the plan's, as they are (decoding checked them; the
+    defaults are the spec's alone), and this runner's call timeout."""
+    vertices = settings.history_vertices
     return RunSettings(
-        max_rounds=int(settings.get("max_rounds", 1000)),
-        until_converged=bool(settings.get("until_converged", True)),
-        epsilon=float(settings.get("epsilon", 1e-6)),
-        initialization=Initialization(settings.get("initialization", "auto")),
-        history_every=int(settings.get("history_every", 0)),
+        max_rounds=settings.max_rounds,
+        until_converged=settings.until_converged,
+        epsilon=settings.epsilon,
+        initialization=settings.initialization,
+        history_every=settings.history_every,
         history_vertices=None if vertices is None else np.asarray(vertices, dtype=np.int64),
         call_timeout=call_timeout,
     )
@@ -205,13 +218,15 @@ class RunnerService:
     async def _simulation_finished(self, delivery: Delivery) -> None:
         """simulation.completed: skip that simulation's queued runs, stop its running one."""
         message = await message_or_dead_letter(delivery, (SimulationCompleted,))
-        if isinstance(message, SimulationCompleted):
+        if not isinstance(message, SimulationCompleted):
+            return
+        with message_context(message):
             self._finished[message.simulation_id] = None
             while len(self._finished) > self._settings.finished_kept:
                 self._finished.popitem(last=False)
             running = self._running_run_of(message.simulation_id)
             if running is not None:
-                log.info("stopping a run: simulation finished", simulation=message.simulation_id)
+                log.info("stopping a run: simulation finished")
                 running.cancel()
             await delivery.ack()
 
@@ -226,8 +241,12 @@ class RunnerService:
         command = await message_or_dead_letter(delivery, (RunStart,))
         if not isinstance(command, RunStart):
             return
+        with message_context(command):
+            await self._handle_command(command, delivery)
+
+    async def _handle_command(self, command: RunStart, delivery: Delivery) -> None:
         if command.simulation_id in self._finished:
-            log.info("skipping a run of a finished simulation", run=command.run_id)
+            log.info("skipping a run of a finished simulation")
             await delivery.ack()
             return
         async with self._lock:  # one run at a time per runner: node shards are not shared
@@ -262,7 +281,7 @@ class RunnerService:
             if acked:
                 await asyncio.shield(
                     self._publish(
-                        self._failed(command, {}, "the runner stopped mid-run", retryable=True)
+                        self._failed(command, "the runner stopped mid-run", retryable=True)
                     )
                 )
             raise
@@ -287,17 +306,14 @@ class RunnerService:
         self, command: RunStart, delivery: Delivery, result: RunOutcome, *, acked: bool
     ) -> None:
         """Ack, requeue, dead-letter or report the command, by how its run ended."""
-        plan = result.plan or {}
         if result.outcome is Outcome.IMPOSSIBLE and not acked:
             await delivery.dead_letter(f"impossible run: {result.error}")
             return
         if result.outcome is Outcome.IMPOSSIBLE:
-            await self._publish(self._failed(command, plan, result.error, retryable=False))
-        elif result.outcome is Outcome.NODES_FAILED or (
-            result.outcome is Outcome.UNFORESEEN and acked
-        ):
-            await self._publish(self._failed(command, plan, result.error, retryable=True))
-        elif result.outcome is Outcome.UNFORESEEN:
+            await self._publish(self._failed(command, result.error, retryable=False))
+        elif result.outcome is Outcome.NODES_FAILED or (result.outcome is Outcome.BUG and acked):
+            await self._publish(self._failed(command, result.error, retryable=True))
+        elif result.outcome is Outcome.BUG:
             limit = self._topology.delivery_limit
             if delivery.delivery_count >= limit:
                 await delivery.dead_letter(
@@ -310,16 +326,8 @@ class RunnerService:
             await delivery.ack()
 
     async def _run(self, command: RunStart) -> RunOutcome:
-        bound = log.bind(
-            simulation=command.simulation_id, run=command.run_id, attempt=command.attempt
-        )
-        plan = {
-            "graph": command.graph_name,
-            "algorithm": command.algorithm,
-            "parameters": command.parameters,
-            "repetition": command.repetition,
-            "seed": command.seed,
-        }
+        bound = log.bind(attempt=command.attempt)  # the ids are in the message context
+        plan = command.plan
         await self._publish(
             RunStarted(
                 simulation_id=command.simulation_id,
@@ -330,48 +338,42 @@ class RunnerService:
         )
         started = time.perf_counter()
         try:
-            key, graph, metrics = self._graph(command.graph)
-            algorithm = resolve_algorithm(**command.algorithm, **command.parameters)
-            plan["algorithm_label"] = algorithm.label
-            shards = int(command.settings.get("shards", 1))
+            key, graph, metrics = self._graph(plan.graph.source)
+            algorithm = plan.resolve_algorithm()
+            shards = plan.settings.shards
             session_key = f"{key}|{algorithm!r}|{shards}"
-            session = await self._pool.get(session_key, graph, algorithm, shards, command.seed)
-            settings = _run_settings(command.settings, self._settings.call_timeout)
+            session = await self._pool.get(session_key, graph, algorithm, shards, plan.seed)
+            settings = _run_settings(plan.settings, self._settings.call_timeout)
             try:
-                result = await session.run(
-                    run_id=command.run_id, seed=command.seed, settings=settings
-                )
-            except (RunFailedError, asyncio.CancelledError):
+                result = await session.run(run_id=command.run_id, seed=plan.seed, settings=settings)
+            except (RunAborted, asyncio.CancelledError):
                 await self._pool.discard(session_key)  # its nodes failed or are mid-call
                 raise
-        except (InvalidInput, ValueError, TypeError) as error:
+        except InvalidInput as error:
             bound.warning("run is impossible", error=str(error))
-            return RunOutcome(Outcome.IMPOSSIBLE, f"{error}", plan)
-        except GossipsimError as error:
+            return RunOutcome(Outcome.IMPOSSIBLE, f"{error}")
+        except RunAborted as error:
             bound.warning("run failed", error=str(error))
-            return RunOutcome(Outcome.NODES_FAILED, f"{error}", plan)
-        except Exception as error:
+            return RunOutcome(Outcome.NODES_FAILED, f"{error}")
+        except Exception as error:  # a bug, whatever its type: never taken for bad input
             bound.exception("run raised")
-            return RunOutcome(Outcome.UNFORESEEN, f"{error!r}", plan)
-        await self._publish_result(command, plan, metrics, result, time.perf_counter() - started)
+            return RunOutcome(Outcome.BUG, f"{error!r}")
+        await self._publish_result(command, metrics, result, time.perf_counter() - started)
         return RunOutcome(Outcome.COMPLETED)
 
-    def _failed(
-        self, command: RunStart, plan: dict[str, Any], error: str, *, retryable: bool
-    ) -> RunFailed:
+    def _failed(self, command: RunStart, error: str, *, retryable: bool) -> RunFailed:
         return RunFailed(
             simulation_id=command.simulation_id,
             run_id=command.run_id,
             attempt=command.attempt,
             error=error,
             retryable=retryable,
-            plan=plan,
+            plan=command.plan,
         )
 
     async def _publish_result(
         self,
         command: RunStart,
-        plan: dict[str, Any],
         metrics: dict[str, Any],
         result: RunResult,
         duration: float,
@@ -399,7 +401,7 @@ class RunnerService:
                 converged=result.converged,
                 final=result.aggregates[-1].to_dict(),
                 duration_s=duration,
-                plan=plan,
+                plan=command.plan,
                 metrics=metrics,
             )
         )

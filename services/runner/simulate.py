@@ -47,12 +47,14 @@ async def simulate(
 ) -> list[RunResult]:
     """Each run id is one run (a repetition gets its own id, hence its own random streams)."""
     weights = selection_weights(graph, algorithm, seed=seed)
-    own_launcher = LocalProcessLauncher() if launcher is None else None
+    own_launcher: LocalProcessLauncher | None = None
+    if launcher is None:
+        launcher = own_launcher = LocalProcessLauncher()
     try:
         async with ShardSession(
             graph=graph,
             algorithm=algorithm,
-            launcher=launcher or own_launcher,  # type: ignore[arg-type]
+            launcher=launcher,
             shards=shards,
             edge_weights=weights,
             call_timeout=settings.call_timeout,

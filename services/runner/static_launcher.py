@@ -25,7 +25,7 @@ class StaticNodeLauncher:
 
     async def acquire(self, count: int, *, run_id: str) -> list[str]:
         async with self._lock:
-            healthy = []
+            healthy: list[str] = []
             for address in list(self._free):
                 if len(healthy) == count:
                     break

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from gossipsim.common.contracts import status_document
 from gossipsim.common.messaging.messages import SimulationRejected
 from gossipsim.scheduler.state import RunStatus, SimulationState
 
@@ -103,27 +104,25 @@ def progress_of_rejection(field: str, reason: str) -> Progress:
 
 
 def progress_of_document(document: Mapping[str, Any]) -> Progress | None:
-    """From a stored status document (state.py), for a simulation no longer in memory."""
-    phase = document.get("phase")
-    if phase == "rejected":
+    """From a stored status document, for a simulation no longer in memory."""
+    stored = status_document.SimulationStatus.of(dict(document))
+    if stored.phase == status_document.REJECTED:
         return None  # its field must be renamed to the resource's path: the watcher does that
-    counts = document.get("counts")
-    counts = counts if isinstance(counts, Mapping) else {}
-    failed = int(counts.get(RunStatus.FAILED.value, 0))
-    completed = phase in ("completed", "cancelled")
+    completed = stored.phase in status_document.FINISHED_PHASES
+    failed = stored.counts[RunStatus.FAILED.value]
     return Progress(
         phase=_finished_phase(
             completed=completed,
-            cancelled=phase == "cancelled",
-            stored=bool(document.get("results")),
+            cancelled=stored.phase == status_document.CANCELLED,
+            stored=bool(stored.results),
             failed=failed,
         ),
-        runs_total=int(document.get("runs_total", 0)),
-        runs_succeeded=int(counts.get(RunStatus.COMPLETED.value, 0)),
+        runs_total=stored.runs_total or 0,
+        runs_succeeded=stored.counts[RunStatus.COMPLETED.value],
         runs_failed=failed,
-        started_at=document.get("submitted_at"),
-        finished_at=document.get("finished_at") if completed else None,
-        results=str(document.get("results") or ""),
+        started_at=stored.submitted_at or None,
+        finished_at=(stored.finished_at or None) if completed else None,
+        results=stored.results,
     )
 
 

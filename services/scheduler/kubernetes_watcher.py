@@ -34,11 +34,13 @@ from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from gossipsim.common.contracts import status_document
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messaging.bus import Bus
 from gossipsim.common.messaging.messages import Message, SimulationCancel, SimulationSubmit
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.ids import SimulationId, check_simulation_id
 from gossipsim.common.spec.seed_simulation import seed_field, translate_seed_simulation
 from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 from gossipsim.scheduler.kubernetes_status import (
@@ -54,7 +56,6 @@ from gossipsim.scheduler.kubernetes_status import (
     progress_of_state,
     status_for,
 )
-from gossipsim.scheduler.state import state_key
 
 __all__ = [
     "FINALIZER",
@@ -88,13 +89,13 @@ SEED_SIMULATIONS = ResourceKind("gossip.io", "v1", "simulations", "Simulation", 
 SEED_GRAPHS = ResourceKind("gossip.io", "v1", "graphs", "Graph")
 
 
-def resource_simulation_id(metadata: Mapping[str, Any]) -> str:
+def resource_simulation_id(metadata: Mapping[str, Any]) -> SimulationId:
     """``<namespace>-<name>-<uid[:8]>``, lower-case ``[a-z0-9-]``: stable for the object's life
     (so resubmission after a restart is idempotent), new for an object created again."""
     base = f"{metadata.get('namespace', '')}-{metadata.get('name', '')}"
     slug = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")[:50].strip("-")
     uid = re.sub(r"[^a-z0-9]", "", str(metadata.get("uid", "")).lower())[:8]
-    return f"{slug or 'resource'}-{uid}" if uid else slug or "resource"
+    return check_simulation_id(f"{slug or 'resource'}-{uid}" if uid else slug or "resource")
 
 
 @dataclass(slots=True)
@@ -104,7 +105,7 @@ class _Tracked:
     kind: ResourceKind
     name: str
     uid: str
-    simulation_id: str
+    simulation_id: SimulationId
     generation: int | None
     status: dict[str, Any]
     finalizers: list[str] = field(default_factory=list)
@@ -254,7 +255,7 @@ class ResourceWatcher:
 
     async def _take_on(self, tracked: _Tracked, obj: dict[str, Any]) -> None:
         """A resource seen for the first time (since this scheduler started)."""
-        bound = log.bind(resource=tracked.name, simulation=tracked.simulation_id)
+        bound = log.bind(resource=tracked.name, simulation_id=tracked.simulation_id)
         phase = tracked.status.get("phase")
         if tracked.status.get("simulationId") == tracked.simulation_id and phase in (
             *TERMINAL_PHASES,
@@ -385,7 +386,7 @@ class ResourceWatcher:
         if document is None:
             return None
         rejected = document.get("rejected")
-        if document.get("phase") == "rejected" and isinstance(rejected, Mapping):
+        if document.get("phase") == status_document.REJECTED and isinstance(rejected, Mapping):
             field = str(rejected.get("field") or "")
             return progress_of_rejection(
                 self._resource_field(tracked.kind, field),
@@ -398,7 +399,9 @@ class ResourceWatcher:
         if self._store is None:
             return None
         try:
-            document = orjson.loads(await self._store.get(state_key(simulation_id)))
+            document = orjson.loads(
+                await self._store.get(status_document.status_key(simulation_id))
+            )
         except ObjectNotFound:
             return None
         return document if isinstance(document, dict) else None

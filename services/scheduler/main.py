@@ -4,16 +4,11 @@ the Kubernetes resource watcher beside it) -> run."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from kubernetes_asyncio import config
-from kubernetes_asyncio.client import ApiClient, Configuration
 
 from gossipsim.common.runtime.connections import open_bus, open_store
-from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.kubernetes import kubernetes_api
 from gossipsim.common.runtime.service_loop import run_until_signalled
-from gossipsim.common.runtime.settings import ServiceSettings
+from gossipsim.common.runtime.settings import KubernetesSettings, ServiceSettings
 from gossipsim.scheduler.kubernetes_watcher import ResourceWatcher
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
 
@@ -53,16 +48,3 @@ async def serve(settings: ServiceSettings) -> None:
                 await service.close()
 
             await run_until_signalled("scheduler", close)
-
-
-@asynccontextmanager
-async def kubernetes_api() -> AsyncIterator[ApiClient]:
-    """The cluster's API: the pod's service account in a cluster, else the kubeconfig."""
-    configuration = Configuration()
-    try:
-        # kubernetes-asyncio leaves this one unannotated
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        await config.load_kube_config(client_configuration=configuration)
-    async with ApiClient(configuration) as api:
-        yield api

@@ -31,7 +31,7 @@ import structlog
 
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Consumer, Delivery
-from gossipsim.common.messaging.consuming import message_or_dead_letter
+from gossipsim.common.messaging.consuming import message_context, message_or_dead_letter
 from gossipsim.common.messaging.messages import (
     Message,
     MessageError,
@@ -50,6 +50,8 @@ from gossipsim.common.messaging.messages import (
 )
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.runtime.settings import LEASE_TIMEOUT_SECONDS, MAX_ATTEMPTS
+from gossipsim.common.spec.ids import RunId
 from gossipsim.common.spec.simulation_spec import (
     RunPlan,
     expand_runs,
@@ -67,9 +69,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerSettings:
-    max_attempts: int = 3
+    max_attempts: int = MAX_ATTEMPTS  # the defaults are a deployment's (runtime/settings.py)
     prefetch: int = 64  # events in hand at once: one state write covers many (group commit)
-    lease_timeout: float = 300.0  # seconds without heartbeat before a leased run is restarted
+    lease_timeout: float = LEASE_TIMEOUT_SECONDS  # without heartbeat: the run starts again
     drain: float = 10.0  # seconds for in-flight events on shutdown
 
 
@@ -124,6 +126,11 @@ class SchedulerService:
         message = await message_or_dead_letter(delivery)
         if message is None:
             return
+        with message_context(message):
+            await self._handle_event(message)
+        await delivery.ack()
+
+    async def _handle_event(self, message: Message) -> None:
         if isinstance(message, SimulationSubmit):
             await self._submit(message)
         elif isinstance(message, SimulationCancel):
@@ -146,7 +153,6 @@ class SchedulerService:
             )
         elif isinstance(message, ResultsStored):
             await self._results_stored(message)
-        await delivery.ack()
 
     async def _dead_lettered_run(self, delivery: Delivery) -> None:
         """A run.start the broker or a runner gave up on: that run has failed for good.
@@ -159,7 +165,12 @@ class SchedulerService:
         except MessageError:
             command = None  # garbage sent as run.start: nothing to fail
         if isinstance(command, RunStart) and command.simulation_id in self.simulations:
-            log.warning("run dead-lettered", run=command.run_id, reason=reason)
+            log.warning(
+                "run dead-lettered",
+                simulation_id=command.simulation_id,
+                run_id=command.run_id,
+                reason=reason,
+            )
             await self._publish(
                 RunFailed(
                     simulation_id=command.simulation_id,
@@ -167,14 +178,7 @@ class SchedulerService:
                     attempt=command.attempt,
                     error=f"dead-lettered: {reason}",
                     retryable=False,
-                    plan={
-                        "graph": command.graph_name,
-                        "algorithm": command.algorithm,
-                        "algorithm_label": str(command.algorithm.get("name", "")),
-                        "parameters": command.parameters,
-                        "repetition": command.repetition,
-                        "seed": command.seed,
-                    },
+                    plan=command.plan,
                 )
             )
         await delivery.ack()  # never dead-letter a dead letter again
@@ -189,11 +193,11 @@ class SchedulerService:
                 # redelivered after publishing its runs failed half-way: finish publishing
                 await self._publish_pending(state)
             else:
-                log.info("duplicate submission ignored", simulation=simulation_id)
+                log.info("duplicate submission ignored", simulation_id=simulation_id)
                 await self._save(state)
             return
         try:
-            name, plans = self._expand(simulation_id, message.spec, message.graphs_dir)
+            name, plans = self._expand(message.spec, message.graphs_dir)
         except InvalidInput as error:
             rejection = SimulationRejected(
                 simulation_id=simulation_id, field=error.field or "", reason=str(error)
@@ -205,14 +209,14 @@ class SchedulerService:
             return
         state = SimulationState(
             simulation_id=simulation_id,
-            plans={p.run_id: p for p in plans},
+            plans=plans,
             name=name,
             spec=message.spec,
             graphs_dir=message.graphs_dir,
         )
-        for plan in plans:
-            state.status[plan.run_id] = RunStatus.QUEUED
-            state.attempts[plan.run_id] = 1
+        for run_id in plans:
+            state.status[run_id] = RunStatus.QUEUED
+            state.attempts[run_id] = 1
         self.simulations[simulation_id] = state
         if self._states is not None:
             await self._states.mark_active(simulation_id)
@@ -226,31 +230,34 @@ class SchedulerService:
         )
         await self._publish_pending(state)
 
-    def _expand(
-        self, simulation_id: str, spec: dict[str, Any], graphs_dir: str
-    ) -> tuple[str, list[RunPlan]]:
+    def _expand(self, spec: dict[str, Any], graphs_dir: str) -> tuple[str, dict[RunId, RunPlan]]:
+        """The spec's name and its runs by id (the one place plans are built: expand_runs)."""
         parsed = parse_spec(
             spec,
             base_dir=self._base_dir,
             graphs_dir=Path(graphs_dir) if graphs_dir else None,
         )
-        return parsed.name, expand_runs(parsed, simulation_id)
+        return parsed.name, expand_runs(parsed)
 
     async def _publish_pending(self, state: SimulationState) -> None:
         """Publish run.start for every run that has no outcome yet, then record that."""
         for run_id, plan in state.plans.items():
             if state.status[run_id] not in TERMINAL:
-                await self._start(state, plan, attempt=state.attempts[run_id])
+                await self._start(state, run_id, plan, attempt=state.attempts[run_id])
         state.published = True
         await self._save(state)
         if not state.completed and state.done_count == len(state.plans):
             await self._complete(state)
 
-    async def _start(self, state: SimulationState, plan: RunPlan, *, attempt: int) -> None:
-        state.status[plan.run_id] = RunStatus.QUEUED
-        state.attempts[plan.run_id] = attempt
-        state.leases.pop(plan.run_id, None)
-        await self._publish(RunStart(attempt=attempt, **plan.message_fields()))
+    async def _start(
+        self, state: SimulationState, run_id: RunId, plan: RunPlan, *, attempt: int
+    ) -> None:
+        state.status[run_id] = RunStatus.QUEUED
+        state.attempts[run_id] = attempt
+        state.leases.pop(run_id, None)
+        await self._publish(
+            RunStart(simulation_id=state.simulation_id, run_id=run_id, attempt=attempt, plan=plan)
+        )
 
     def _current(self, simulation_id: str, run_id: str, attempt: int) -> SimulationState | None:
         """The simulation, if this event belongs to the run's current attempt."""
@@ -281,13 +288,19 @@ class SchedulerService:
         await self._save(self.simulations.get(message.simulation_id))
 
     async def _run_failed(
-        self, simulation_id: str, run_id: str, attempt: int, error: str, *, retryable: bool
+        self, simulation_id: str, run_id: RunId, attempt: int, error: str, *, retryable: bool
     ) -> None:
         state = self._current(simulation_id, run_id, attempt)
         if state is not None:
             if retryable and attempt < self._settings.max_attempts:
-                log.warning("retrying run", run=run_id, attempt=attempt + 1, error=error)
-                await self._start(state, state.plans[run_id], attempt=attempt + 1)
+                log.warning(
+                    "retrying run",
+                    simulation_id=simulation_id,
+                    run_id=run_id,
+                    attempt=attempt + 1,
+                    error=error,
+                )
+                await self._start(state, run_id, state.plans[run_id], attempt=attempt + 1)
             else:
                 state.status[run_id] = RunStatus.FAILED
                 state.errors[run_id] = error
@@ -327,7 +340,7 @@ class SchedulerService:
         state = self.simulations.get(message.simulation_id)
         if state is None or state.completed:
             return
-        log.info("simulation cancelled", simulation=state.simulation_id, reason=message.reason)
+        log.info("simulation cancelled", reason=message.reason)
         state.cancelled = True
         await self._complete(state)
         await self._save(state)
@@ -364,17 +377,15 @@ class SchedulerService:
         for document in await self._states.load_active():
             simulation_id = str(document["simulation_id"])
             try:
-                _, plans = self._expand(
-                    simulation_id, document["spec"], str(document.get("graphs_dir", ""))
-                )
+                _, plans = self._expand(document["spec"], str(document.get("graphs_dir", "")))
+                state = SimulationState.from_document(document, plans, lease_start=time.monotonic())
             except InvalidInput as error:
-                log.error("cannot resume simulation", simulation=simulation_id, error=str(error))
+                log.error("cannot resume simulation", simulation_id=simulation_id, error=str(error))
                 continue
-            state = SimulationState.from_document(document, plans, lease_start=time.monotonic())
             self.simulations[simulation_id] = state
             log.info(
                 "simulation resumed",
-                simulation=simulation_id,
+                simulation_id=simulation_id,
                 done=state.done_count,
                 total=len(state.plans),
             )

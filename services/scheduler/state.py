@@ -1,44 +1,36 @@
 """What the scheduler knows about a simulation, and its durable form (the status document).
 
-The document is stored at ``scheduler/simulations/<sim>.json`` and is what ``gossipsim status``
-shows; a restarted scheduler rebuilds its state from it. The run plans are not stored: they
-are expanded again, deterministically, from the stored spec.
-
-    {"simulation_id", "name", "phase": running|completed|cancelled|rejected, "runs_total",
-     "counts": {queued, running, completed, failed}, "submitted_at", "finished_at",
-     "results": location ("" until stored), "spec", "graphs_dir", "published",
-     "runs": {run_id: {"status", "attempt", "error", "leased"}}}
-
-A rejected submission gets a short document with phase "rejected" and
-``"rejected": {"field", "reason"}`` instead of runs.
+The document's key and shape are a contract with its readers (``gossipsim status``, the
+Kubernetes resource watcher): ``gossipsim.common.contracts.status_document``. A restarted
+scheduler rebuilds its state from it. The run plans are not stored: they are expanded again,
+deterministically, from the stored spec.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gossipsim.common.spec.simulation_spec import RunPlan
+from gossipsim.common.contracts.status_document import (
+    CANCELLED,
+    COMPLETED,
+    FINISHED_PHASES,
+    RUNNING,
+    Phase,
+    RunStatus,
+    StatusDocument,
+)
+from gossipsim.common.spec.ids import RunId, SimulationId, check_simulation_id
+from gossipsim.common.spec.run_plan import RunPlan
 
-STATE_PREFIX = "scheduler/simulations/"
-
-
-def state_key(simulation_id: str) -> str:
-    return f"{STATE_PREFIX}{simulation_id}.json"
+__all__ = ["TERMINAL", "RunStatus", "SimulationState", "now_iso"]
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
-
-
-class RunStatus(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED)
@@ -46,8 +38,8 @@ TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED)
 
 @dataclass(slots=True)
 class SimulationState:
-    simulation_id: str
-    plans: dict[str, RunPlan]
+    simulation_id: SimulationId
+    plans: dict[RunId, RunPlan]
     name: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
     graphs_dir: str = ""
@@ -59,7 +51,7 @@ class SimulationState:
     errors: dict[str, str] = field(default_factory=dict)
     # Runs whose runner acked run.start early and keeps a lease by heartbeats: run id ->
     # monotonic time of the last heartbeat (or of the scheduler's start, after a restart).
-    leases: dict[str, float] = field(default_factory=dict)
+    leases: dict[RunId, float] = field(default_factory=dict)
     cancelled: bool = False
     completed: bool = False
     results_location: str = ""
@@ -77,12 +69,12 @@ class SimulationState:
         return self.count(RunStatus.FAILED)
 
     @property
-    def phase(self) -> str:
+    def phase(self) -> Phase:
         if not self.completed:
-            return "running"
-        return "cancelled" if self.cancelled else "completed"
+            return RUNNING
+        return CANCELLED if self.cancelled else COMPLETED
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self) -> StatusDocument:
         return {
             "simulation_id": self.simulation_id,
             "name": self.name,
@@ -108,25 +100,25 @@ class SimulationState:
 
     @classmethod
     def from_document(
-        cls, document: dict[str, Any], plans: list[RunPlan], *, lease_start: float
+        cls, document: StatusDocument, plans: dict[RunId, RunPlan], *, lease_start: float
     ) -> SimulationState:
         """Rebuild from a stored document and the plans expanded again from its spec."""
         state = cls(
-            simulation_id=document["simulation_id"],
-            plans={plan.run_id: plan for plan in plans},
+            simulation_id=check_simulation_id(document["simulation_id"]),
+            plans=plans,
             name=document.get("name", ""),
             spec=document.get("spec", {}),
             graphs_dir=document.get("graphs_dir", ""),
             submitted_at=document.get("submitted_at") or now_iso(),
             finished_at=document.get("finished_at"),
             published=bool(document.get("published", False)),
-            cancelled=document.get("phase") == "cancelled",
-            completed=document.get("phase") in ("completed", "cancelled"),
+            cancelled=document.get("phase") == CANCELLED,
+            completed=document.get("phase") in FINISHED_PHASES,
             results_location=document.get("results", ""),
         )
         runs = document.get("runs", {})
         for run_id in state.plans:
-            run = runs.get(run_id, {})
+            run: Mapping[str, Any] = runs.get(run_id) or {}
             state.status[run_id] = RunStatus(run.get("status", "queued"))
             state.attempts[run_id] = int(run.get("attempt", 1))
             if run.get("error"):

@@ -10,13 +10,19 @@ events, one write then covers a batch of them.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 import structlog
 
+from gossipsim.common.contracts.status_document import (
+    REJECTED,
+    RunStatus,
+    StatusDocument,
+    encode,
+    status_key,
+)
 from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
-from gossipsim.scheduler.state import RunStatus, SimulationState, now_iso, state_key
+from gossipsim.scheduler.state import SimulationState, now_iso
 
 ACTIVE_PREFIX = "scheduler/active/"  # one marker per unfinished simulation
 
@@ -47,8 +53,8 @@ class StateStore:
             try:
                 for state in dirty.values():
                     await self._store.put(
-                        state_key(state.simulation_id),
-                        orjson.dumps(state.to_document(), option=orjson.OPT_INDENT_2),
+                        status_key(state.simulation_id),
+                        encode(state.to_document()),
                         content_type="application/json",
                     )
             except Exception as error:  # every waiter raises; their events are redelivered
@@ -62,17 +68,17 @@ class StateStore:
         """Whether a simulation of this id was ever accepted (submission is idempotent; a
         rejected one may be submitted again, e.g. once its graph files exist)."""
         try:
-            document = orjson.loads(await self._store.get(state_key(simulation_id)))
+            document = orjson.loads(await self._store.get(status_key(simulation_id)))
         except ObjectNotFound:
             return False
-        return bool(document.get("phase") != "rejected")
+        return bool(document.get("phase") != REJECTED)
 
     async def save_rejection(self, simulation_id: str, field: str, reason: str) -> None:
         """A status document for a rejected submission, so `gossipsim status` can say why."""
-        document = {
+        document: StatusDocument = {
             "simulation_id": simulation_id,
             "name": "",
-            "phase": "rejected",
+            "phase": REJECTED,
             "runs_total": 0,
             "counts": {status.value: 0 for status in RunStatus},
             "submitted_at": now_iso(),
@@ -82,9 +88,7 @@ class StateStore:
             "runs": {},
         }
         await self._store.put(
-            state_key(simulation_id),
-            orjson.dumps(document, option=orjson.OPT_INDENT_2),
-            content_type="application/json",
+            status_key(simulation_id), encode(document), content_type="application/json"
         )
 
     async def mark_active(self, simulation_id: str) -> None:
@@ -93,13 +97,13 @@ class StateStore:
     async def mark_finished(self, simulation_id: str) -> None:
         await self._store.delete(f"{ACTIVE_PREFIX}{simulation_id}")
 
-    async def load_active(self) -> list[dict[str, Any]]:
+    async def load_active(self) -> list[StatusDocument]:
         """The status documents of unfinished simulations, for a restarted scheduler."""
         documents = []
         for marker in await self._store.list(ACTIVE_PREFIX):
             simulation_id = marker.removeprefix(ACTIVE_PREFIX)
             try:
-                documents.append(orjson.loads(await self._store.get(state_key(simulation_id))))
+                documents.append(orjson.loads(await self._store.get(status_key(simulation_id))))
             except ObjectNotFound:  # accepted, but gone before its first save: resubmit it
-                log.warning("active simulation without state", simulation=simulation_id)
+                log.warning("active simulation without state", simulation_id=simulation_id)
         return documents

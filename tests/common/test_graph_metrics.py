@@ -176,8 +176,8 @@ def test_metrics_match_the_seed_graph_properties_of_the_small_graphs(seed_crs: P
         assert metrics.modularity == pytest.approx(float(expected["modularity"]), abs=0.03)
 
 
-def test_metrics_roughly_match_a_thousand_vertex_seed_graph(seed_crs: Path) -> None:
-    path = seed_crs / "graphs/gnutella-series/gnutella-n1000-7.yaml"
+def test_metrics_roughly_match_a_thousand_vertex_seed_graph(full_seed_crs: Path) -> None:
+    path = full_seed_crs / "graphs/gnutella-series/gnutella-n1000-7.yaml"
     expected = _seed_properties(path)
     metrics = compute_metrics(load_graph({"resource": str(path)}))
     assert metrics.nodes == 1000 and metrics.edges == int(expected["numEdges"])

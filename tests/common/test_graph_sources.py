@@ -67,9 +67,12 @@ def test_resource_path_is_relative_to_base_dir(seed_crs: Path) -> None:
     assert graph.num_edges == 19
 
 
-def test_non_contiguous_integer_labels_sort_numerically_and_carry_values(seed_crs: Path) -> None:
+def test_non_contiguous_integer_labels_sort_numerically_and_carry_values(
+    full_seed_crs: Path,
+) -> None:
     """The seed operator sorts integer labels and gives valueList entry i to the i-th."""
-    doc = yaml.safe_load((seed_crs / "graphs/gnutella-series/gnutella-n1000-0.yaml").read_text())
+    path = full_seed_crs / "graphs/gnutella-series/gnutella-n1000-0.yaml"
+    doc = yaml.safe_load(path.read_text())
     graph = load_seed_graph_resource(doc)
     labels = sorted({int(t) for line in doc["spec"]["adjacencyList"] for t in line[:-1].split()})
     assert graph.labels == tuple(str(label) for label in labels)
@@ -81,8 +84,8 @@ def test_non_contiguous_integer_labels_sort_numerically_and_carry_values(seed_cr
     assert {graph.label(int(v)) for v in graph.neighbors(u)} >= set(first[1:])
 
 
-def test_every_seed_graph_fixture_loads(seed_crs: Path) -> None:
-    paths = find_seed_graphs(seed_crs / "graphs")
+def test_every_seed_graph_fixture_loads(full_seed_crs: Path) -> None:
+    paths = find_seed_graphs(full_seed_crs / "graphs")
     assert len(paths) >= 500
     for path in paths:
         doc = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
@@ -95,17 +98,20 @@ def test_every_seed_graph_fixture_loads(seed_crs: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "relative",
+    ("fixture", "relative"),
     [
-        BARAB_20,
-        GNUTELLA_20,
-        "graphs/series1/series1_mod05_1.yaml",
-        "graphs/series2/barab-n1000-e2.0_2.yaml",
-        "graphs/gnutella-series/gnutella-n1000-7.yaml",
+        ("seed_crs", BARAB_20),
+        ("seed_crs", GNUTELLA_20),
+        ("seed_crs", "graphs/series1/series1_mod05_1.yaml"),
+        ("full_seed_crs", "graphs/series2/barab-n1000-e2.0_2.yaml"),
+        ("full_seed_crs", "graphs/gnutella-series/gnutella-n1000-7.yaml"),
     ],
 )
-def test_seed_adjacency_matches_networkx_parse(seed_crs: Path, relative: str) -> None:
-    doc = yaml.safe_load((seed_crs / relative).read_text())
+def test_seed_adjacency_matches_networkx_parse(
+    request: pytest.FixtureRequest, fixture: str, relative: str
+) -> None:
+    resources: Path = request.getfixturevalue(fixture)
+    doc = yaml.safe_load((resources / relative).read_text())
     expected = nx.parse_adjlist([line.rstrip(",") for line in doc["spec"]["adjacencyList"]])
     graph = load_seed_graph_resource(doc)
     assert graph.n == expected.number_of_nodes()
@@ -118,7 +124,8 @@ def test_find_seed_graphs_filters_by_label(seed_crs: Path) -> None:
     assert len(test_series) == 10
     assert test_series == sorted(test_series)
     assert all(p.parent.name == "examples-test-series" for p in test_series)
-    assert len(find_seed_graphs(seed_crs / "graphs", {"series": "series2"})) == 140
+    gnutella = find_seed_graphs(seed_crs / "graphs", {"series": "gnutella-series"})
+    assert [p.parent.name for p in gnutella] == ["examples-gnutella-n20"] * 3
     assert find_seed_graphs(seed_crs, {"series": "no-such-series"}) == []
 
 
@@ -417,7 +424,7 @@ def test_bad_resources(tmp_path: Path, seed_crs: Path) -> None:
     graph_doc = yaml.safe_load((seed_crs / BARAB_20).read_text())
     short_values = {**graph_doc, "spec": {**graph_doc["spec"], "valueList": "1,2,3"}}
     cases = [
-        (seed_crs / "simulations/series2/series2-default.yaml", "kind is 'Simulation'"),
+        (seed_crs / "simulations/series1/series1-default.yaml", "kind is 'Simulation'"),
         (_write_tmp(tmp_path, "v.yaml", yaml.safe_dump({**graph_doc, "apiVersion": "v2"})), "v2"),
         (_write_tmp(tmp_path, "s.yaml", yaml.safe_dump(short_values)), "has 3 values for a"),
         (_write_tmp(tmp_path, "two.yaml", yaml.safe_dump_all([graph_doc, graph_doc])), "2 Graph"),

@@ -15,6 +15,10 @@ import yaml
 
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.graphs.sources import load_graph
+from gossipsim.common.model.algorithms import Memory, Mode, Order, Rule, Selection
+from gossipsim.common.model.convergence import DEFAULT_EPSILON
+from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.spec.run_plan import AlgorithmPlan, ExecutionSettings
 from gossipsim.common.spec.simulation_spec import (
     expand_runs,
     load_spec_file,
@@ -55,23 +59,22 @@ def test_parameters_multiply_only_the_algorithms_that_use_them(seed_crs: Path) -
         repetitions=3,
     )
     parsed = parse_spec(doc, base_dir=seed_crs)
-    runs = expand_runs(parsed, "sim-1")
+    runs = list(expand_runs(parsed).values())
 
     graphs = 1 + 10
     per_graph = 1 + 1 + 2 * 1 + 2 * 2  # default, average, factor × ppf, factor × a
     assert parsed.runs_total == len(runs) == graphs * per_graph * 3
-    default_runs = [run for run in runs if run.algorithm == {"name": "default"}]
+    default_runs = [run for run in runs if run.algorithm.name == "default"]
     assert len(default_runs) == graphs * 3
     assert all(run.parameters == {} for run in default_runs)
-    memory_runs = [run for run in runs if run.algorithm_label == "weighted_factor_memory"]
+    memory_runs = [run for run in runs if run.algorithm.label == "weighted_factor_memory"]
     assert {tuple(run.parameters.items()) for run in memory_runs} == {
         (("factor", 1.0), ("priorPartnerFactor", 0.3)),
         (("factor", 2.0), ("priorPartnerFactor", 0.3)),
     }
-    centrality = {tuple(sorted(r.parameters)) for r in runs if "betweenness" in r.algorithm_label}
+    centrality = {tuple(sorted(r.parameters)) for r in runs if "betweenness" in r.algorithm.label}
     assert centrality == {("factor", "weightingParamA")}
     assert {run.repetition for run in runs} == {0, 1, 2}
-    assert {run.simulation_id for run in runs} == {"sim-1"}
 
 
 def test_run_ids_are_readable_unique_and_deterministic(seed_crs: Path) -> None:
@@ -81,8 +84,8 @@ def test_run_ids_are_readable_unique_and_deterministic(seed_crs: Path) -> None:
         parameters={"factor": [1.0, 2.5]},
         repetitions=2,
     )
-    ids = [run.run_id for run in expand_runs(parse_spec(doc, base_dir=seed_crs), "x")]
-    again = [run.run_id for run in expand_runs(parse_spec(doc, base_dir=seed_crs), "y")]
+    ids = list(expand_runs(parse_spec(doc, base_dir=seed_crs)))
+    again = list(expand_runs(parse_spec(doc, base_dir=seed_crs)))
     assert ids == again
     assert len(set(ids)) == len(ids)
     assert all(RUN_ID.fullmatch(run_id) for run_id in ids)
@@ -100,7 +103,7 @@ def test_ids_are_stable_across_processes(seed_crs: Path) -> None:
         "    expand_runs, parse_spec, simulation_id_for)\n"
         "doc = json.loads(sys.argv[1])\n"
         "sid = simulation_id_for(doc)\n"
-        "print(json.dumps([sid] + [r.run_id for r in expand_runs(parse_spec(doc), sid)]))\n"
+        "print(json.dumps([sid] + list(expand_runs(parse_spec(doc)))))\n"
     )
     outputs = []
     for hash_seed in ("1", "2"):
@@ -115,7 +118,7 @@ def test_ids_are_stable_across_processes(seed_crs: Path) -> None:
         )
         outputs.append(json.loads(done.stdout))
     sid = simulation_id_for(doc)
-    assert outputs[0] == outputs[1] == [sid] + [r.run_id for r in expand_runs(parse_spec(doc), sid)]
+    assert outputs[0] == outputs[1] == [sid, *expand_runs(parse_spec(doc))]
 
 
 def test_runs_carry_everything_a_run_start_needs(seed_crs: Path) -> None:
@@ -133,28 +136,55 @@ def test_runs_carry_everything_a_run_start_needs(seed_crs: Path) -> None:
         shards=2,
         mode="synchronous",
     )
-    run = expand_runs(parse_spec(doc, base_dir=seed_crs), "s")[0]
-    assert run.algorithm == {"name": "weighted_factor", "mode": "synchronous", "order": "shuffled"}
-    assert run.run_id == "barab-n20-e1.0.weighted_factor.synchronous.shuffled.factor=2.0.r0"
+    ((run_id, run),) = list(expand_runs(parse_spec(doc, base_dir=seed_crs)).items())[:1]
+    assert run.algorithm == AlgorithmPlan(
+        name="weighted_factor",
+        rule=Rule.MIN,
+        selection=Selection.WEIGHTED_FACTOR,
+        memory=Memory.NONE,
+        mode=Mode.SYNCHRONOUS,
+        order=Order.SHUFFLED,
+    )
+    assert run.algorithm.label == "weighted_factor"
+    assert run_id == "barab-n20-e1.0.weighted_factor.synchronous.shuffled.factor=2.0.r0"
     assert run.seed == 7 and run.parameters == {"factor": 2.0}
-    assert run.settings == {
-        "max_rounds": 50,
-        "until_converged": False,
-        "epsilon": 0.001,
-        "initialization": "uniform",
-        "history_every": 2,
-        "history_vertices": list(range(20)),  # a count beyond the graph's size takes all
-        "shards": 2,
-        "visualize": True,
-    }
-    fields = run.message_fields()
-    assert set(fields) == {
-        "simulation_id", "run_id", "graph_name", "graph", "algorithm", "parameters",
-        "repetition", "seed", "settings",
-    }  # fmt: skip
-    json.dumps(fields)
-    graph = load_graph(run.graph)
-    assert graph.name == run.graph_name and Path(run.graph["resource"]).is_absolute()
+    assert run.settings == ExecutionSettings(
+        max_rounds=50,
+        until_converged=False,
+        epsilon=0.001,
+        initialization=Initialization.UNIFORM,
+        history_every=2,
+        history_vertices=tuple(range(20)),  # a count beyond the graph's size takes all
+        shards=2,
+    )
+    graph = load_graph(run.graph.source)
+    assert graph.name == run.graph.name and Path(run.graph.source["resource"]).is_absolute()
+
+
+def test_the_parser_holds_the_only_defaults_of_the_execution_settings() -> None:
+    (run,) = expand_runs(parse_spec(spec())).values()
+    assert run.settings == ExecutionSettings(
+        max_rounds=1000,
+        until_converged=True,
+        epsilon=DEFAULT_EPSILON,
+        initialization=Initialization.AUTO,
+        history_every=0,
+        history_vertices=None,
+        shards=1,
+    )
+
+
+def test_derived_ids_are_normalised_to_their_alphabets() -> None:
+    doc = spec(name="Ünïcode Sweep/../x", graphs=[{**PATH_30, "name": "_tmp graph"}])
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*", simulation_id_for(doc))
+    assert list(expand_runs(parse_spec(doc))) == ["tmp-graph.default.r0"]
+
+
+def test_a_graph_name_too_long_for_a_run_id_is_rejected() -> None:
+    doc = spec(graphs=[{**PATH_30, "name": "g" * 250}])
+    with pytest.raises(InvalidInput, match="shorter name") as error:
+        parse_spec(doc)
+    assert error.value.field == "graphs"
 
 
 def test_spec_mode_completes_mappings_but_not_seed_names() -> None:
@@ -172,29 +202,30 @@ def test_relative_file_paths_are_made_absolute(tmp_path: Path) -> None:
     assert (graph.name, graph.vertices) == ("ring", 3)
 
 
-def test_seed_series1_default_runs_100_graphs_10_times(seed_crs: Path) -> None:
-    doc = seed_simulation(seed_crs, "series1", "series1-default")
-    parsed = parse_spec(doc, graphs_dir=seed_crs / "graphs")
-    runs = expand_runs(parsed, simulation_id_for(doc))
+def test_seed_series1_default_runs_100_graphs_10_times(full_seed_crs: Path) -> None:
+    doc = seed_simulation(full_seed_crs, "series1", "series1-default")
+    parsed = parse_spec(doc, graphs_dir=full_seed_crs / "graphs")
+    runs = list(expand_runs(parsed).values())
     assert parsed.name == "series1-default"
     assert (len(parsed.graphs), parsed.repetitions, len(runs)) == (100, 10, 1000)
-    assert {run.algorithm["name"] for run in runs} == {"default"}
-    assert {run.settings["initialization"] for run in runs} == {"graph"}
-    assert len({run.run_id for run in runs}) == 1000
+    assert {run.algorithm.name for run in runs} == {"default"}
+    assert {run.settings.initialization.value for run in runs} == {"graph"}
+    assert len(expand_runs(parsed)) == 1000
 
 
-def test_seed_parameter_lists_expand(seed_crs: Path) -> None:
-    doc = seed_simulation(seed_crs, "gnutella-series", "gnutella-series-cp-cm")
-    runs = expand_runs(parse_spec(doc, graphs_dir=seed_crs / "graphs" / "gnutella-series"), "g")
+def test_seed_parameter_lists_expand(full_seed_crs: Path) -> None:
+    doc = seed_simulation(full_seed_crs, "gnutella-series", "gnutella-series-cp-cm")
+    graphs_dir = full_seed_crs / "graphs" / "gnutella-series"
+    runs = list(expand_runs(parse_spec(doc, graphs_dir=graphs_dir)).values())
     assert len(runs) == 50 * 3 * 10
     assert {run.parameters["priorPartnerFactor"] for run in runs} == {0.1, 0.3, 0.5}
-    assert {run.algorithm_label for run in runs} == {"community_probabilities_complex_memory"}
+    assert {run.algorithm.label for run in runs} == {"community_probabilities_complex_memory"}
 
 
 def test_seed_centrality_simulation_uses_all_three_parameters(seed_crs: Path) -> None:
     doc = seed_simulation(seed_crs, "gnutella-series", "gnutella-series-bn-wf-cm")
     doc["spec"]["graphSelector"]["matchLabels"] = {"series": "test-series"}
-    runs = expand_runs(parse_spec(doc, graphs_dir=seed_crs / "graphs"), "b")
+    runs = list(expand_runs(parse_spec(doc, graphs_dir=seed_crs / "graphs")).values())
     assert len(runs) == 10 * 3 * 10
     assert {tuple(sorted(run.parameters)) for run in runs} == {
         ("factor", "priorPartnerFactor", "weightingParamA")

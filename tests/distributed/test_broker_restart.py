@@ -76,7 +76,7 @@ async def test_services_reconnect_after_a_broker_restart_and_the_simulation_comp
     for service in ("scheduler", "collector", "runner"):
         cluster.start(service)
     simulation_id = cluster.submit(spec)
-    expected = {p.run_id for p in expand_runs(parse_spec(load_spec_file(spec)), simulation_id)}
+    expected = set(expand_runs(parse_spec(load_spec_file(spec))))
     assert len(expected) == RUNS
 
     before = await wait_for_progress(cluster, simulation_id, RUNS // 5)

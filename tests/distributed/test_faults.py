@@ -221,9 +221,32 @@ async def test_impossible_run_is_dead_lettered_at_once_and_the_runner_keeps_serv
         "version": 1,
         "simulation_id": "elsewhere",
         "run_id": "impossible.r0",
-        "graph_name": "negative",
-        "graph": {"generator": "random_regular_graph", "params": {"n": -5, "d": 3}},
-        "algorithm": {"name": "default"},
+        "plan": {
+            "graph": {
+                "name": "negative",
+                "source": {"generator": "random_regular_graph", "params": {"n": -5, "d": 3}},
+            },
+            "algorithm": {
+                "name": "default",
+                "rule": "min",
+                "selection": "uniform",
+                "memory": "none",
+                "mode": "sequential",
+                "order": "fixed",
+            },
+            "parameters": {},
+            "repetition": 0,
+            "seed": 0,
+            "settings": {
+                "max_rounds": 100,
+                "until_converged": True,
+                "epsilon": 1e-6,
+                "initialization": "auto",
+                "history_every": 0,
+                "history_vertices": None,
+                "shards": 1,
+            },
+        },
     }
     async with Tap(cluster.broker_url, cluster.prefix) as tap:
         simulation_id = cluster.submit(write_spec(cluster.workdir, "beside-poison", 6))

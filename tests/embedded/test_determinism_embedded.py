@@ -1,4 +1,7 @@
-"""Results do not depend on how many runners share the work (DESIGN §4)."""
+"""Results do not depend on how many runners share the work.
+
+docs/design.md, Execution semantics: determinism.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from gossipsim.common.messaging.bus import Envelope
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import RunCompleted, RunRound, SimulationCompleted, encode
 from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.simulation_spec import expand_runs, parse_spec
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.embedded import run_embedded
 from gossipsim.runner.driver import ShardSession
@@ -62,13 +63,7 @@ async def test_redelivered_results_never_duplicate_rows(tmp_path):
     store = LocalDirectoryStore(tmp_path)
     collector = CollectorService(bus=bus, topology=topology, store=store)
     await collector.start()
-    plan = {
-        "graph": "g",
-        "algorithm_label": "default",
-        "parameters": {},
-        "repetition": 0,
-        "seed": 0,
-    }
+    (plan,) = expand_runs(parse_spec({**SPEC, "repetitions": 1})).values()
     telemetry = RunRound(
         simulation_id="s", run_id="r0", first_round=0, rounds=[{"mean": 1.0}, {"mean": 0.5}]
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest_asyncio
 
+from gossipsim.common.contracts.status_document import status_key
 from gossipsim.common.messaging.bus import REASON_HEADER, Envelope, QueueSpec
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import (
@@ -27,7 +28,7 @@ from gossipsim.common.messaging.messages import (
 from gossipsim.common.messaging.topology import Topology
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
-from gossipsim.scheduler.state import SimulationState, state_key
+from gossipsim.scheduler.state import SimulationState
 from tests.common.bus_contract import Inbox
 
 SPEC = {
@@ -87,7 +88,7 @@ class Deployment:
         ]
 
     async def document(self, simulation_id: str) -> dict[str, object]:
-        return orjson.loads(await self.store.get(state_key(simulation_id)))
+        return orjson.loads(await self.store.get(status_key(simulation_id)))
 
     async def until(self, predicate, what: str) -> None:  # type: ignore[no-untyped-def]
         for _ in range(500):
@@ -144,7 +145,7 @@ async def test_a_restarted_scheduler_resumes_and_completes_the_simulation(deploy
 async def test_runs_not_yet_published_before_a_crash_are_published_on_resume(deployment):
     unpublished = SimulationState(simulation_id="sim-b", plans={}, spec=SPEC, published=False)
     document = unpublished.to_document()
-    await deployment.store.put(state_key("sim-b"), orjson.dumps(document))
+    await deployment.store.put(status_key("sim-b"), orjson.dumps(document))
     await deployment.store.put("scheduler/active/sim-b", b"")
     scheduler = deployment.scheduler()
     await scheduler.start()

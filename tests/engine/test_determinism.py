@@ -1,4 +1,7 @@
-"""Results are bit-identical across shard counts and repeated runs (DESIGN §4)."""
+"""Results are bit-identical across shard counts and repeated runs.
+
+docs/design.md, Execution semantics: determinism.
+"""
 
 from __future__ import annotations
 

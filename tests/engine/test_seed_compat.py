@@ -20,11 +20,11 @@ def fixture_algorithms(seed_crs) -> dict[str, dict]:
     return specs
 
 
-def test_every_seed_algorithm_name_in_the_fixtures_is_accepted(seed_crs):
+def test_every_seed_algorithm_name_in_the_fixtures_is_accepted(seed_crs, full_seed_crs):
     graph = load_graph(
         {"resource": str(seed_crs / "graphs/examples-test-series/barab-n20-e2.0.yaml")}
     )
-    specs = fixture_algorithms(seed_crs)
+    specs = fixture_algorithms(full_seed_crs)
     assert len(specs) >= 20
     for name, spec in specs.items():
         options = {

@@ -2,10 +2,11 @@
 
 Each CRD's ``openAPIV3Schema`` is checked to be structural (the API server refuses others),
 then used as a JSON Schema (Draft 4, see tests/k8s/manifests.py) to validate: the example
-GossipSimulations in k8s/examples, every file of the earlier simulator's resources
-(../shared/fixtures/seed-crs, unchanged), the status the scheduler's watcher writes, and
-invalid resources, which must be refused. The CRD's fields are compared with the native
-spec's (services/common/spec*.py), so the two cannot drift apart.
+GossipSimulations in k8s/examples, every file of the earlier simulator's resources (the
+subset in examples/seed-crs and the full set at GOSSIPSIM_FIXTURES, unchanged), the status
+the scheduler's watcher writes, and invalid resources, which must be refused. The CRD's
+fields are compared with the native spec's (services/common/spec/), so the two cannot drift
+apart.
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ def test_example_resources_validate_and_are_valid_specs(k8s_crds, path):
     assert spec.runs_total > 0
 
 
-def test_every_seed_fixture_validates_unchanged(k8s_crds, seed_crs):
+@pytest.mark.parametrize("fixture", ["seed_crs", "full_seed_crs"])
+def test_every_seed_fixture_validates_unchanged(k8s_crds, request, fixture):
     """Every file of the earlier simulator's resources would be accepted by our CRDs."""
+    seed_crs = request.getfixturevalue(fixture)
     files = sorted(seed_crs.rglob("*.yaml"))
     assert files, f"no seed resources under {seed_crs}"
     kinds: dict[str, int] = {}

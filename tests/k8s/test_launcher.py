@@ -19,15 +19,11 @@ import yaml
 from kubernetes_asyncio.config import kube_config
 
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
-from gossipsim.runner.kubernetes_launcher import (
-    LAUNCHER_LABEL,
-    RUN_LABEL,
-    KubernetesNodeLauncher,
-    label_value,
-)
+from gossipsim.common.runtime.settings import KubernetesSettings
+from gossipsim.runner.kubernetes_launcher import KubernetesNodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.main import open_launcher
+from gossipsim.runner.node_pods import LAUNCHER_LABEL, RUN_LABEL, label_value
 from gossipsim.runner.static_launcher import StaticNodeLauncher
 from tests.support.kube_api import KubeApi, running_kube_api
 

@@ -1,7 +1,8 @@
 """The node pods, Service and NetworkPolicy the runner creates per run fit the deployment in k8s/.
 
 The runner's Kubernetes launcher (services/runner/kubernetes_launcher.py; its behaviour against
-an emulated API is tested in test_launcher.py) writes its objects in code, outside k8s/. Here
+an emulated API is tested in test_launcher.py) writes its objects in code, outside k8s/
+(services/runner/node_pods.py). Here
 they meet the manifests: the node pods must pass the same checks as every other pod (the
 namespace enforces Pod Security "restricted"), validate against the Kubernetes 1.30 schemas,
 and — with the base's policies — be reachable by runners, reach the other pods of their own
@@ -17,7 +18,7 @@ import kubernetes_validate.utils as kv
 import pytest_asyncio
 from kubernetes_asyncio import client
 
-from gossipsim.common.runtime.kubernetes_settings import KubernetesSettings
+from gossipsim.common.runtime.settings import KubernetesSettings
 from gossipsim.runner.kubernetes_launcher import KubernetesNodeLauncher
 from tests.k8s.manifests import (
     KUBERNETES_VERSION,
@@ -50,10 +51,11 @@ async def launcher() -> AsyncIterator[KubernetesNodeLauncher]:
 
 
 def _objects_of_a_run(launcher: KubernetesNodeLauncher, run_id: str, shards: int) -> list[Any]:
-    # The launcher's manifest builders (private: they are how it writes its objects).
+    # A run planned as the launcher plans it (private), written by its manifests.
     run = launcher._plan(shards, run_id)
-    pods = [launcher._pod_manifest(run, index) for index in range(shards)]
-    return [*pods, launcher._service_manifest(run), launcher._network_policy_manifest(run)]
+    manifests = launcher.manifests
+    pods = [manifests.pod(run, index) for index in range(shards)]
+    return [*pods, manifests.service(run), manifests.network_policy(run)]
 
 
 async def test_node_pods_pass_the_checks_of_every_pod_and_validate(launcher):

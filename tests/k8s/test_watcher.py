@@ -153,7 +153,7 @@ class Deployment:
                 attempt=start.attempt,
                 rounds=2,
                 converged=True,
-                plan={"graph": start.graph_name, "repetition": start.repetition},
+                plan=start.plan,
             )
         )
 
@@ -401,12 +401,12 @@ async def test_a_restarted_scheduler_resumes_without_running_anything_again(depl
     assert deployment.status("short")["results"] and deployment.status("long")["results"]
 
 
-async def test_a_seed_simulation_is_rejected_naming_the_seed_field(deployment, seed_crs):
+async def test_a_seed_simulation_is_rejected_naming_the_seed_field(deployment, full_seed_crs):
     """Its own paths (spec.randomInitialization, spec.graphSelector), not the translation's."""
     kube = deployment.kube
-    for path in sorted((seed_crs / "graphs" / "examples-gnutella-n20").glob("*.yaml")):
+    for path in sorted((full_seed_crs / "graphs" / "examples-gnutella-n20").glob("*.yaml")):
         kube.create_object(GRAPHS, applied(path))  # 20-vertex graphs without a valueList
-    simulations = seed_crs / "simulations"
+    simulations = full_seed_crs / "simulations"
     kube.create_object(SEED_SIMS, applied(simulations / "gnutella-series/gnutella-series-cp.yaml"))
     kube.create_object(SEED_SIMS, applied(simulations / "high-mod/high-mod-default.yaml"))
 
@@ -424,13 +424,14 @@ async def test_a_seed_simulation_is_rejected_naming_the_seed_field(deployment, s
 
 
 async def test_a_seed_simulation_runs_with_its_graph_resources_inlined(
-    deployment, seed_crs, launcher: LocalProcessLauncher
+    deployment, full_seed_crs, launcher: LocalProcessLauncher
 ):
     kube = deployment.kube
-    series2 = sorted((seed_crs / "graphs" / "series2").glob("*.yaml"))[:2]
-    for path in [*series2, *sorted((seed_crs / "graphs" / "examples-test-series").glob("*"))]:
+    graphs = full_seed_crs / "graphs"
+    series2 = sorted((graphs / "series2").glob("*.yaml"))[:2]
+    for path in [*series2, *sorted((graphs / "examples-test-series").glob("*"))]:
         kube.create_object(GRAPHS, applied(path))
-    seed = applied(seed_crs / "simulations/series2/series2-default.yaml")
+    seed = applied(full_seed_crs / "simulations/series2/series2-default.yaml")
     runner = RunnerService(
         bus=deployment.bus,
         topology=deployment.topology,
@@ -515,7 +516,7 @@ async def test_a_resource_left_pending_by_a_crash_gets_its_stored_rejection(depl
 
 
 async def test_a_seed_simulation_without_a_status_subresource_still_shows_its_status(
-    deployment, seed_crs
+    deployment, full_seed_crs
 ):
     kube = deployment.kube
     kube.register(
@@ -525,7 +526,8 @@ async def test_a_seed_simulation_without_a_status_subresource_still_shows_its_st
         kind=SEED_SIMULATIONS.kind,
         status=False,
     )
-    kube.create_object(SEED_SIMS, applied(seed_crs / "simulations/high-mod/high-mod-default.yaml"))
+    high_mod = full_seed_crs / "simulations/high-mod/high-mod-default.yaml"
+    kube.create_object(SEED_SIMS, applied(high_mod))
     await until(
         lambda: deployment.status("high-mod-default", SEED_SIMS).get("phase") == "Rejected",
         "Rejected, written on the resource itself",

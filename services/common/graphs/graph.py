@@ -92,13 +92,13 @@ class Graph:
             del distinct
         indptr = np.searchsorted(keys, np.arange(n + 1, dtype=np.int64) * n).astype(np.int64)
         np.remainder(keys, n, out=keys)
-        index_type = np.int32 if n < 2**31 else np.int64
-        cols = keys.astype(index_type)
+        # int32 column ids wherever they fit: half the memory of the largest array
+        indices: IndexArray = keys.astype(np.int32) if n < 2**31 else keys
         del keys
         return cls(
             name=name,
             indptr=indptr,
-            indices=cols.astype(index_type),
+            indices=indices,
             labels=labels,
             initial_values=initial_values,
         )

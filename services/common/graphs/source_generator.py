@@ -108,7 +108,9 @@ def load_generated(source: Mapping[str, Any], *, limits: GraphLimits, field: str
 
 def _networkx_generator(name: str, field: str) -> Callable[..., Any]:
     """The networkx generator function of that name; anything else is refused by name."""
-    function = getattr(nx, name, None) if re.fullmatch(r"[a-zA-Z]\w*", name) else None
+    function: Callable[..., Any] | None = (
+        getattr(nx, name, None) if re.fullmatch(r"[a-zA-Z]\w*", name) else None
+    )
     if not _is_generator(name, function):
         known = sorted(set(NATIVE_GENERATORS) | set(_networkx_generator_names()))
         close = difflib.get_close_matches(name, known, n=3)
@@ -118,7 +120,7 @@ def _networkx_generator(name: str, field: str) -> Callable[..., Any]:
     graph_inputs = [p for p in inspect.signature(function).parameters if p == "G"]
     if graph_inputs:
         raise GraphError(f"{name} transforms a graph; it cannot build one from params", field=field)
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _is_generator(name: str, function: object) -> bool:

@@ -1,4 +1,5 @@
-"""The exchanges and queues of a gossipsim deployment (DESIGN §5), under one name prefix.
+"""The exchanges and queues of a gossipsim deployment, under one name prefix
+(docs/design.md, Contracts).
 
 Several deployments and test sessions share a broker by using different prefixes.
 

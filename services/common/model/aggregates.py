@@ -1,13 +1,13 @@
 """Per-round aggregates of vertex values, exact and therefore independent of sharding.
 
 Why exact sums: a float sum depends on the order of its terms, so shard-partial sums added
-by the runner would differ in their last bits between 1, 2 or 7 shards, and DESIGN §4 wants
-bit-identical results. Each shard instead sums its values exactly as one big integer
-(every float64 is ``mantissa * 2**exponent``; mantissas are accumulated per exponent in int64,
-split in two halves so they cannot overflow), the runner adds the integers, and only the
-final mean and variance are rounded — once, correctly. The shard side (numba) is
-:mod:`gossipsim.node.exact_sums`; this module only merges and reads, so the runner never
-imports numba.
+by the runner would differ in their last bits between 1, 2 or 7 shards, and results must be
+bit-identical (docs/design.md, Execution semantics). Each shard instead sums its values
+exactly as one big integer (every float64 is ``mantissa * 2**exponent``; mantissas are
+accumulated per exponent in int64, split in two halves so they cannot overflow), the runner
+adds the integers, and only the final mean and variance are rounded — once, correctly. The
+shard side (numba) is :mod:`gossipsim.node.exact_sums`; this module only merges and reads, so
+the runner never imports numba.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class Selection(enum.IntEnum):
 
 
 class Memory(enum.IntEnum):
-    """Prior-partner penalty (DESIGN §4)."""
+    """Prior-partner penalty (docs/design.md, Execution semantics)."""
 
     NONE = 0
     MEMORY = 1  # multiply a partner's weight once, the first time it is contacted

@@ -1,4 +1,5 @@
-"""Base peer-selection weights of the seed's strategies, one per CSR entry (DESIGN §4).
+"""Base peer-selection weights of the seed's strategies, one per CSR entry
+(docs/design.md, Execution semantics).
 
 Computed once per graph and algorithm by the runner and shipped to the shards, which only
 multiply them (memory) and sample from them.
@@ -20,7 +21,10 @@ def _rows(graph: Graph) -> np.ndarray:
 def _row_normalized(graph: Graph, values: np.ndarray) -> np.ndarray:
     rows = _rows(graph)
     sums = np.bincount(rows, weights=values, minlength=graph.n)
-    return np.divide(values, sums[rows], out=np.zeros_like(values), where=sums[rows] != 0)
+    normalized: np.ndarray = np.divide(
+        values, sums[rows], out=np.zeros_like(values), where=sums[rows] != 0
+    )
+    return normalized
 
 
 def _count_in_community(graph: Graph, communities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,13 +47,15 @@ def weighted_factor(graph: Graph, communities: np.ndarray, factor: float) -> np.
 def community_probabilities(graph: Graph, communities: np.ndarray) -> np.ndarray:
     """1/p, p the share of the vertex's neighbours in that neighbour's community."""
     in_community, _ = _count_in_community(graph, communities)
-    return graph.degrees[_rows(graph)] / in_community
+    probabilities: np.ndarray = graph.degrees[_rows(graph)] / in_community
+    return probabilities
 
 
 def community_based(graph: Graph, communities: np.ndarray) -> np.ndarray:
     """(1 / #neighbouring communities) × (1 / #neighbours in that community)."""
     in_community, distinct = _count_in_community(graph, communities)
-    return 1.0 / distinct[_rows(graph)] / in_community
+    weights: np.ndarray = 1.0 / distinct[_rows(graph)] / in_community
+    return weights
 
 
 EXACT_BETWEENNESS_LIMIT = 2000

@@ -1,8 +1,9 @@
 """Counter-based randomness: every draw is a pure function of (key, round, vertex, stream).
 
 Why not a generator object: results must be bit-identical whatever the number of shards, the
-order of messages and the backend (DESIGN §4). A draw that depends only on its coordinates
-gives that for free: any shard can compute any vertex's draw, in any order. The hash is the
+order of messages and the backend (docs/design.md, Execution semantics). A draw that depends
+only on its coordinates gives that for free: any shard can compute any vertex's draw, in any
+order. The hash is the
 SplitMix64 finalizer chained over the coordinates (each step a bijective 64-bit mix, the
 construction of counter-based generators such as Random123), which passes BigCrush as a
 counter-based stream.
@@ -41,7 +42,8 @@ def _mix64_array(z: np.ndarray) -> np.ndarray:
         z = z + SPLITMIX_GAMMA
         z = (z ^ (z >> SHIFT_30)) * SPLITMIX_M1
         z = (z ^ (z >> SHIFT_27)) * SPLITMIX_M2
-    return z ^ (z >> SHIFT_31)
+    mixed: np.ndarray = z ^ (z >> SHIFT_31)
+    return mixed
 
 
 def draw_units(rkey: np.uint64, n: int, stream: np.uint64) -> np.ndarray:

@@ -33,13 +33,13 @@ def mix64(z: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
-def draw_u64(rkey: np.uint64, vertex: np.uint64, stream: np.uint64) -> np.uint64:
+def draw_u64(rkey: np.uint64, vertex: int | np.uint64, stream: np.uint64) -> np.uint64:
     """A uniform 64-bit word for (round key, vertex, stream)."""
     return mix64(mix64(np.uint64(rkey) ^ np.uint64(vertex)) ^ np.uint64(stream))
 
 
 @njit(cache=True, inline="always")
-def draw_unit(rkey: np.uint64, vertex: np.uint64, stream: np.uint64) -> float:
+def draw_unit(rkey: np.uint64, vertex: int | np.uint64, stream: np.uint64) -> float:
     """A uniform float in [0, 1) with 53 random bits."""
     return float(draw_u64(rkey, vertex, stream) >> SHIFT_11) * TWO_POW_MINUS_53
 

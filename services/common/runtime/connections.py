@@ -25,7 +25,7 @@ async def open_bus(
     GOSSIPSIM_HEALTH_PORT (unless 0) for as long as the bus is open."""
     bus = await AmqpBus.connect(settings.broker_url)
     try:
-        topology = Topology(prefix=settings.prefix, delivery_limit=settings.delivery_limit)
+        topology = settings.topology()
         await topology.declare(bus)
         if health_of is None or settings.health_port == 0:
             yield bus, topology

@@ -1,7 +1,10 @@
 """structlog, configured in one place (structlog's own performance recipe).
 
 JSON lines (orjson) when the output is not a terminal, readable console lines when it is.
-Module code only does ``log = structlog.get_logger(__name__)``.
+Module code only does ``log = structlog.get_logger(__name__)``. Request context is not passed by
+hand: consumers bind a message's ``simulation_id`` and ``run_id`` as structlog contextvars
+(:func:`gossipsim.common.messaging.consuming.message_context`) and ``merge_contextvars``, first
+in the chain, adds them to every line logged while that message is handled.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class _CurrentStderr:
 
     def write(self, data: str | bytes) -> None:
         target = sys.stderr.buffer if self._binary else sys.stderr
+        # str goes to sys.stderr, bytes to its buffer: the pairing the binary flag guarantees
         target.write(data)  # type: ignore[arg-type]
 
     def flush(self) -> None:
@@ -44,6 +48,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
     if stream.isatty():
         processors.append(structlog.dev.ConsoleRenderer())
         factory: structlog.typing.WrappedLogger = structlog.PrintLoggerFactory(
+            # the factory only calls write() and flush(), which _CurrentStderr has
             _CurrentStderr(binary=False) if live else stream  # type: ignore[arg-type]
         )
     else:
@@ -52,6 +57,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
         factory = structlog.BytesLoggerFactory(
+            # the factory only calls write() and flush(), which _CurrentStderr has
             _CurrentStderr(binary=True) if live else stream.buffer  # type: ignore[arg-type]
         )
     structlog.configure(

@@ -42,7 +42,8 @@ class AlgorithmEntry:
         return self.algorithm.label
 
     def uses(self, parameter: str) -> bool:
-        """Whether ``parameter`` changes what this algorithm does (DESIGN §4)."""
+        """Whether ``parameter`` changes what this algorithm does (docs/design.md, Execution
+        semantics: peer selection)."""
         if parameter == "factor":
             return "WEIGHTED" in self.algorithm.selection.name
         if parameter == "priorPartnerFactor":

@@ -1,6 +1,6 @@
 """Seed ``kind: Simulation`` resources as simulation specs.
 
-The seed simulator's resources must run unchanged (DESIGN §1), so a ``Simulation`` is
+The seed simulator's resources must run unchanged (docs/design.md, Purpose), so a ``Simulation`` is
 translated into the native spec and checked by the same code; errors found there are renamed
 back to the resource's own paths (``repetitions`` → ``spec.repetitions``), because the user
 wrote the resource, not the translation. Defaults are those of the seed's CRD: algorithm

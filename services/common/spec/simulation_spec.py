@@ -1,9 +1,10 @@
 """The simulation spec: what a user submits, checked whole before anything runs.
 
 A spec is graphs × algorithms × a parameter grid × repetitions, with execution settings
-(DESIGN §3). This module holds the whole and its settings; :mod:`.spec_graphs` and
-:mod:`.spec_algorithms` check their sections, :mod:`.spec_seed` translates a seed
-``Simulation`` resource into a spec. Design decisions:
+(docs/design.md, Concepts). This module holds the whole and its settings; :mod:`.graph_list` and
+:mod:`.algorithm_grid` check their sections, :mod:`.seed_simulation` translates a seed
+``Simulation`` resource into a spec, and :func:`expand_runs` turns the whole into
+run plans (:class:`~.run_plan.RunPlan`), the one place plans are built. Design decisions:
 
 - Every error is an :class:`InvalidInput` whose ``field`` is the path of the culprit
   (``graphs[1].params.n``), because a rejected simulation must say where to look.
@@ -14,18 +15,21 @@ A spec is graphs × algorithms × a parameter grid × repetitions, with executio
   ``factor`` list runs once per repetition, not once per factor.
 - Run ids are readable and derived from (graph, algorithm, parameters, repetition) alone, so
   they are the same in every process and every resubmission; ``hash()`` is never involved.
+  Both ids are normalised to their alphabets where they are derived (:mod:`.ids`), and a spec
+  whose run ids cannot fit (a graph name too long) is rejected at ``graphs``.
+- The defaults of the execution settings are this parser's alone: each run gets a complete
+  :class:`~.run_plan.ExecutionSettings`, and nothing downstream fills in a gap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,21 @@ from gossipsim.common.spec.checks import (
     safe_id,
 )
 from gossipsim.common.spec.graph_list import GraphEntry, parse_graphs
+from gossipsim.common.spec.ids import (
+    MAX_RUN_ID_LENGTH,
+    RunId,
+    SimulationId,
+    check_run_id,
+    check_simulation_id,
+)
+from gossipsim.common.spec.run_plan import (
+    MAX_SEED,
+    MAX_SHARDS,
+    AlgorithmPlan,
+    ExecutionSettings,
+    GraphPlan,
+    RunPlan,
+)
 from gossipsim.common.spec.seed_simulation import (
     is_seed_resource,
     seed_field,
@@ -72,9 +91,7 @@ __all__ = [
 ]
 
 MAX_REPETITIONS = 10_000
-MAX_SHARDS = 1024
 MAX_RUNS = 1_000_000
-MAX_SEED = 2**63 - 1
 STOP_CONDITIONS = {"converged": True, "max_rounds": False}
 TOP_KEYS = (
     "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
@@ -84,20 +101,22 @@ TOP_KEYS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimulationSpec:
+    """A checked spec. Every field is set by :func:`parse_spec`, which holds the defaults."""
+
     name: str
-    seed: int = 0
+    seed: int
     graphs: tuple[GraphEntry, ...]
     algorithms: tuple[AlgorithmEntry, ...]
-    parameters: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    repetitions: int = 1
-    max_rounds: int = 1000
-    until_converged: bool = True
-    epsilon: float = DEFAULT_EPSILON
-    initialization: Initialization = Initialization.AUTO
-    history_every: int = 0
-    history_vertices: int | tuple[int, ...] | None = None  # the first k ids, these ids, or all
-    visualize: bool = False
-    shards: int = 1
+    parameters: dict[str, tuple[float, ...]]
+    repetitions: int
+    max_rounds: int
+    until_converged: bool
+    epsilon: float
+    initialization: Initialization
+    history_every: int
+    history_vertices: int | tuple[int, ...] | None  # the first k ids, these ids, or all
+    visualize: bool
+    shards: int
 
     def combinations(self, entry: AlgorithmEntry) -> Iterator[dict[str, float]]:
         """The parameter combinations ``entry`` runs with: only the parameters it uses."""
@@ -113,44 +132,23 @@ class SimulationSpec:
         )
         return len(self.graphs) * per_graph * self.repetitions
 
-    def settings_for(self, graph: GraphEntry) -> dict[str, Any]:
-        """The execution settings of a run on ``graph`` (JSON-able; see ``RunSettings``)."""
+    def settings_for(self, graph: GraphEntry) -> ExecutionSettings:
+        """The execution settings of a run on ``graph``: a count of sampled vertices becomes
+        the ids of that many (at most all of the graph's)."""
         sampled = self.history_vertices
         if isinstance(sampled, int):
-            vertices: list[int] | None = list(range(min(sampled, graph.vertices)))
+            vertices: tuple[int, ...] | None = tuple(range(min(sampled, graph.vertices)))
         else:
-            vertices = None if sampled is None else list(sampled)
-        return {
-            "max_rounds": self.max_rounds,
-            "until_converged": self.until_converged,
-            "epsilon": self.epsilon,
-            "initialization": self.initialization.value,
-            "history_every": self.history_every,
-            "history_vertices": vertices,
-            "shards": self.shards,
-            "visualize": self.visualize,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunPlan:
-    """One run: everything a ``run.start`` message carries, plus the algorithm's label."""
-
-    simulation_id: str
-    run_id: str
-    graph_name: str
-    graph: dict[str, Any]  # a load_graph source
-    algorithm: dict[str, Any]  # resolve_algorithm(name, **rest, **parameters) rebuilds it
-    algorithm_label: str
-    parameters: dict[str, float]
-    repetition: int
-    seed: int
-    settings: dict[str, Any]
-
-    def message_fields(self) -> dict[str, Any]:
-        """Keyword arguments for ``RunStart`` (every field but ``algorithm_label``)."""
-        fields = dataclasses.fields(self)
-        return {f.name: getattr(self, f.name) for f in fields if f.name != "algorithm_label"}
+            vertices = sampled
+        return ExecutionSettings(
+            max_rounds=self.max_rounds,
+            until_converged=self.until_converged,
+            epsilon=self.epsilon,
+            initialization=self.initialization,
+            history_every=self.history_every,
+            history_vertices=vertices,
+            shards=self.shards,
+        )
 
 
 def parse_spec(
@@ -176,34 +174,41 @@ def parse_spec(
         raise refield(exc, seed_field(exc.field)) from exc
 
 
-def expand_runs(spec: SimulationSpec, simulation_id: str) -> list[RunPlan]:
-    """Every run of ``spec``, in graph, algorithm, parameter, repetition order."""
-    plans = [
-        RunPlan(
-            simulation_id=simulation_id,
-            run_id=run_id,
-            graph_name=graph.name,
-            graph=graph.source,
-            algorithm=entry.spec,
-            algorithm_label=entry.label,
+def expand_runs(spec: SimulationSpec) -> dict[RunId, RunPlan]:
+    """Every run of ``spec`` by its id, in graph, algorithm, parameter, repetition order."""
+    plans: dict[RunId, RunPlan] = {}
+    for graph, entry, parameters, repetition, run_id in _runs(spec):
+        plans[run_id] = RunPlan(
+            graph=GraphPlan(name=graph.name, source=graph.source),
+            algorithm=AlgorithmPlan.of(entry.algorithm),
             parameters=parameters,
             repetition=repetition,
             seed=spec.seed,
-            settings=settings,
+            settings=spec.settings_for(graph),
         )
-        for graph, settings, entry, parameters, repetition, run_id in _runs(spec)
-    ]
-    assert len({plan.run_id for plan in plans}) == len(plans), "run ids must be unique"
+    assert len(plans) == spec.runs_total, "run ids must be unique"
     return plans
 
 
-def run_id_for(graph: str, algorithm_key: str, parameters: Mapping[str, float], rep: int) -> str:
+def run_id_for(graph: str, algorithm_key: str, parameters: Mapping[str, float], rep: int) -> RunId:
+    """``<graph>.<algorithm>[.<parameter>=<value>…].r<repetition>`` in the run id alphabet;
+    :class:`InvalidInput` if it comes out too long (only a long graph name can do that)."""
     parts = [graph, algorithm_key, *(f"{key}={value!r}" for key, value in parameters.items())]
-    return ".".join(safe_id(part) for part in [*parts, f"r{rep}"])
+    # an id starts with a letter or digit: a graph name like "_tmp" loses its leading marks
+    head = safe_id(parts[0]).lstrip("._=-") or "graph"
+    text = ".".join([head, *(safe_id(part) for part in parts[1:]), f"r{rep}"])
+    if len(text) > MAX_RUN_ID_LENGTH:
+        raise InvalidInput(
+            f"the run id {text[:60]}… would be {len(text)} characters, over the limit of"
+            f" {MAX_RUN_ID_LENGTH}; give graph {graph[:60]!r} a shorter name",
+            field="graphs",
+        )
+    return check_run_id(text)
 
 
-def simulation_id_for(spec_doc: Mapping[str, Any]) -> str:
-    """``<name>-<10 hex>`` from the canonical JSON of the document: resubmitting is idempotent."""
+def simulation_id_for(spec_doc: Mapping[str, Any]) -> SimulationId:
+    """``<name>-<10 hex>`` from the canonical JSON of the document: resubmitting is idempotent.
+    The name is normalised to the simulation id alphabet (lower-case letters, digits, ``-``)."""
     canonical = json.dumps(
         _canonical(spec_doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
@@ -213,7 +218,7 @@ def simulation_id_for(spec_doc: Mapping[str, Any]) -> str:
     if not isinstance(name, str) and isinstance(metadata, Mapping):
         name = metadata.get("name")
     slug = re.sub(r"[^a-z0-9]+", "-", str(name or "").lower()).strip("-")[:40].strip("-")
-    return f"{slug or 'simulation'}-{digest}"
+    return check_simulation_id(f"{slug or 'simulation'}-{digest}")
 
 
 def load_spec_file(path: str | Path) -> dict[str, Any]:
@@ -344,14 +349,15 @@ def _check_against_graphs(spec: SimulationSpec) -> None:
         seen.add(run_id)
 
 
-def _runs(spec: SimulationSpec) -> Iterator[tuple[Any, ...]]:
+def _runs(
+    spec: SimulationSpec,
+) -> Iterator[tuple[GraphEntry, AlgorithmEntry, dict[str, float], int, RunId]]:
     for graph in spec.graphs:
-        settings = spec.settings_for(graph)
         for entry in spec.algorithms:
             for parameters in spec.combinations(entry):
                 for repetition in range(spec.repetitions):
                     run_id = run_id_for(graph.name, entry.key, parameters, repetition)
-                    yield graph, settings, entry, parameters, repetition, run_id
+                    yield graph, entry, parameters, repetition, run_id
 
 
 def _canonical(value: Any) -> Any:
