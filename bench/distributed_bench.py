@@ -1,4 +1,4 @@
-"""Throughput of the distributed mode against the embedded mode, in one invocation (issue #4).
+"""Throughput of the distributed mode against the embedded mode, in one invocation.
 
     .venv/bin/python bench/distributed_bench.py [--runs 1000] [--runners 1 2] [--repeat 3]
                                                 [--s3 [ENDPOINT]] [--keep]
@@ -25,7 +25,7 @@ The machine's other load moves every number: ``--repeat N`` measures the modes i
 times and reports the median of each (all samples are printed), and the load average is
 printed at the start and the end.
 
-Targets (issue #4): at most 5 broker messages per run for runs under 50 rounds, and
+Targets: at most 5 broker messages per run for runs under 50 rounds, and
 distributed time at most 3× embedded. They are printed PASS/FAIL; the exit status is 0 unless
 a mode did not complete all of its runs (or the bench itself failed).
 """

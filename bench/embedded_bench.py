@@ -1,4 +1,4 @@
-"""Platform overhead per run in embedded mode (issue #3 target: at most 10 ms per run).
+"""Platform overhead per run in embedded mode (target: at most 10 ms per run).
 
     python bench/embedded_bench.py [--runs 1000]
 

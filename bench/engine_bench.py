@@ -1,6 +1,6 @@
 """Engine benchmark: node-rounds/s and peak RSS, against plain numpy in the same run.
 
-    python bench/engine_bench.py            # all workloads (issue #2 targets)
+    python bench/engine_bench.py            # all workloads (with their targets)
     python bench/engine_bench.py --quick    # smaller sizes, for a smoke run
 
 Workload: N vertices, each linked to 4 random others (undirected, mean degree ≈ 8), 30 rounds

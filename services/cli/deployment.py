@@ -81,13 +81,18 @@ def _store_error(settings: ServiceSettings, error: BaseException) -> _CommandErr
 
 
 def _checked_simulation_id(simulation_id: str) -> str:
-    from gossipsim.common.contracts.status_document import check_simulation_id
+    """The id as typed, if it is a simulation id (the alphabet: gossipsim.common.spec.ids)."""
+    from gossipsim.common.errors import InvalidInput
+    from gossipsim.common.spec.ids import check_simulation_id
 
     try:
-        check_simulation_id(simulation_id)
-    except ValueError as error:
-        raise _CommandError(str(error), EXIT_INVALID) from None
-    return simulation_id
+        return check_simulation_id(simulation_id)
+    except InvalidInput:
+        raise _CommandError(
+            f"invalid simulation id {simulation_id!r}: simulation ids are lower-case letters,"
+            " digits, '.' and '-' (`gossipsim status` lists them)",
+            EXIT_INVALID,
+        ) from None
 
 
 @asynccontextmanager

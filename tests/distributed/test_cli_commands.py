@@ -1,5 +1,5 @@
 """The deployment commands of the CLI against real services: ``status``, ``results``,
-``cancel``, ``dead-letters list|replay``, and the README's pika snippet (issue #4).
+``cancel``, ``dead-letters list|replay``, and the pika snippet of docs/operations.md.
 
 Each test has its own prefix on the shared broker and its own prefix in the session's S3
 bucket (the ``cluster`` fixture); the CLI runs as a subprocess with the deployment's
@@ -195,7 +195,7 @@ async def test_status_of_an_unknown_simulation_says_so_and_exits_1(cluster: Clus
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert "no simulation 'nothing-here'" in unknown.stderr
     assert "`gossipsim status` lists" in unknown.stderr
-    assert invalid.returncode == 2 and "invalid simulation id" in invalid.stderr
+    assert invalid.returncode == 2 and "invalid simulation id '../escape'" in invalid.stderr
 
 
 async def test_status_of_an_empty_deployment_and_of_a_missing_bucket(cluster: Cluster):
@@ -485,16 +485,16 @@ async def test_a_replayed_message_no_queue_takes_stays_dead_lettered(cluster: Cl
 # -- any AMQP client --------------------------------------------------------------------------
 
 
-def readme_pika_snippet() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Submitting from any AMQP client", 1)[1].split("\n## ", 1)[0]
+def docs_pika_snippet() -> str:
+    operations = (REPO / "docs" / "operations.md").read_text()
+    section = operations.split("## Submitting from any AMQP client", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
 
 
 @pytest.mark.timeout(300)
-async def test_the_readme_pika_snippet_submits_a_simulation(cluster: Cluster):
-    """The README's example, run as printed but for the broker URL and the prefix."""
-    snippet = readme_pika_snippet()
+async def test_the_documented_pika_snippet_submits_a_simulation(cluster: Cluster):
+    """docs/operations.md's example, run as printed but for the broker URL and the prefix."""
+    snippet = docs_pika_snippet()
     assert 'URLParameters("amqp://guest:guest@localhost:5672/")' in snippet
     assert 'exchange="gossipsim.commands"' in snippet
     snippet = snippet.replace("amqp://guest:guest@localhost:5672/", cluster.broker_url)

@@ -1,4 +1,4 @@
-"""Fault tests (issue #4): services killed mid-simulation, poison commands, lost nodes, leases.
+"""Fault tests: services killed mid-simulation, poison commands, lost nodes, leases.
 
 Every test runs the real services as processes over the real RabbitMQ (a unique prefix on the
 shared broker) with results in S3, injects one kind of fault, and checks the outcome in the

@@ -1,4 +1,4 @@
-"""Broker messages per run on separate service processes (issue #4: at most 5 for small runs).
+"""Broker messages per run on separate service processes (target: at most 5 for small runs).
 
 Every message published on the deployment's exchanges is counted by a tap, so a new kind of
 message (or a per-round one) shows up here whoever sends it.

@@ -1,4 +1,4 @@
-"""The services as separate processes over the real RabbitMQ, results in S3 (issue #4)."""
+"""The services as separate processes over the real RabbitMQ, results in S3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`gossipsim run`: the four services in one process, results on disk (issue #3)."""
+"""`gossipsim run`: the four services in one process, results on disk."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where the integration tests get RabbitMQ and S3, in order of preference (issue #4):
+"""Where the integration tests get RabbitMQ and S3, in order of preference:
 
 RabbitMQ: ``GOSSIPSIM_TEST_AMQP_URL``; else a broker already answering on 127.0.0.1:5672 (this
 machine and CI); else a testcontainers RabbitMQ where a Docker engine answers; else a private

@@ -8,7 +8,6 @@ once more on the finished graph.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -18,11 +17,6 @@ from gossipsim.common.errors import GraphError
 from gossipsim.common.graphs.graph import Graph
 
 __all__ = ["DEFAULT_LIMITS", "GraphLimits", "is_int"]
-
-_ENV_FIELDS: Mapping[str, str] = {
-    "GOSSIPSIM_MAX_VERTICES": "max_vertices",
-    "GOSSIPSIM_MAX_EDGES": "max_edges",
-}
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -35,7 +29,8 @@ class GraphLimits:
     """Largest graph a source may build; guards the machine against a typo in ``n``.
 
     The defaults fit a 16 GB machine with room for the simulation itself; the settings
-    ``GOSSIPSIM_MAX_VERTICES`` and ``GOSSIPSIM_MAX_EDGES`` raise them (see :meth:`from_env`).
+    ``GOSSIPSIM_MAX_VERTICES`` and ``GOSSIPSIM_MAX_EDGES`` raise them (read by
+    :mod:`gossipsim.common.runtime.settings`).
     """
 
     max_vertices: int = 10_000_000
@@ -46,20 +41,6 @@ class GraphLimits:
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise ValueError(f"GraphLimits.{name} must be a positive integer, got {value!r}")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GraphLimits:
-        """Limits from ``GOSSIPSIM_MAX_VERTICES``/``GOSSIPSIM_MAX_EDGES``; unset means default.
-
-        The caller passes the mapping (``os.environ`` in a composition root) so that service
-        code never reads the environment itself.
-        """
-        values: dict[str, int] = {}
-        for variable, name in _ENV_FIELDS.items():
-            raw = environ.get(variable)
-            if raw is not None:
-                values[name] = _positive_int(variable, raw)
-        return cls(**values)
 
     def check_vertices(self, n: int, *, field: str) -> None:
         if n > self.max_vertices:
@@ -84,14 +65,3 @@ class GraphLimits:
 
 DEFAULT_LIMITS = GraphLimits()
 """The limits of a source given none; frozen, so this one instance serves every call."""
-
-
-def _positive_int(variable: str, raw: str) -> int:
-    message = f"{variable} must be a positive integer, got {raw!r}"
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise ValueError(message) from None
-    if value < 1:
-        raise ValueError(message)
-    return value
