@@ -1,7 +1,8 @@
 """Every environment variable gossipsim reads is in the README's table, with its default.
 
-The settings module's table (``VARIABLES``) is what the code reads through; a scan of the
-sources catches a variable named anywhere else, so a new setting cannot go undocumented.
+The table of variables (``VARIABLES`` in gossipsim.common.runtime.variables) is what the code
+reads through; a scan of the sources catches a variable named anywhere else, so a new setting
+cannot go undocumented.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gossipsim.common.runtime.settings import VARIABLES, Variable
+from gossipsim.common.runtime.variables import VARIABLES, Variable
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = re.compile(r"\b(?:GOSSIPSIM|AWS)_[A-Z0-9_]*[A-Z0-9]\b")
@@ -45,7 +46,7 @@ def test_the_readme_has_an_environment_variable_table() -> None:
 
 
 def test_every_variable_named_in_the_sources_is_in_the_settings_table() -> None:
-    """A variable read outside the settings module (or a typo) shows up here."""
+    """A variable read outside the table of variables (or a typo) shows up here."""
     table = {variable.name for variable in VARIABLES}
     assert sorted(names_in_sources() - table) == []
 

@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gossipsim.common.runtime.settings import CLI_LOG_LEVEL, LOG_LEVEL_VAR
+    from gossipsim.common.runtime.variables import CLI_LOG_LEVEL, LOG_LEVEL_VAR
 
     args = build_parser().parse_args(argv)
     configure_logging(LOG_LEVEL_VAR.read_or(os.environ, CLI_LOG_LEVEL))

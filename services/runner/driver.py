@@ -38,7 +38,7 @@ from gossipsim.common.rpc.wire import (
     array_to_proto,
 )
 from gossipsim.common.runtime.memory import release_free_memory
-from gossipsim.common.runtime.settings import CALL_TIMEOUT_SECONDS
+from gossipsim.common.runtime.variables import CALL_TIMEOUT_SECONDS
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.partition import shard_bounds, shard_slices
 from gossipsim.runner.waves import sequential_waves
@@ -63,7 +63,7 @@ class RunSettings:
     initialization: Initialization = Initialization.AUTO
     history_every: int = 0  # 0: no history; k: sample values every k rounds
     history_vertices: np.ndarray | None = None  # ids to sample; None: all
-    call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one shard call may take (settings.py)
+    call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one shard call may take
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_rounds <= MAX_ROUNDS_LIMIT:

@@ -52,7 +52,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gossipsim.common.errors import ShardFailed
 from gossipsim.common.runtime.kubernetes import kubernetes_api
-from gossipsim.common.runtime.settings import NODE_PORT, KubernetesSettings
+from gossipsim.common.runtime.settings import KubernetesSettings
+from gossipsim.common.runtime.variables import NODE_PORT
 from gossipsim.runner.local_launcher import check_health
 from gossipsim.runner.node_pods import (
     LAUNCHER_LABEL,

@@ -19,7 +19,7 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from gossipsim.common.contracts.node_handshake import PARENT_PID_VARIABLE, parse_ready_line
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.runtime.settings import (
+from gossipsim.common.runtime.variables import (
     CLI_LOG_LEVEL,
     LOG_LEVEL_VAR,
     NODE_STARTUP_TIMEOUT_SECONDS,

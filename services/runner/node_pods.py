@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gossipsim.common.runtime.settings import LOG_LEVEL_VAR, NODE_PORT, KubernetesSettings
+from gossipsim.common.runtime.settings import KubernetesSettings
+from gossipsim.common.runtime.variables import LOG_LEVEL_VAR, NODE_PORT
 
 APP_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"

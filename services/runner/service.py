@@ -64,7 +64,7 @@ from gossipsim.common.messaging.messages import (
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
 from gossipsim.common.model.algorithms import Algorithm
-from gossipsim.common.runtime.settings import (
+from gossipsim.common.runtime.variables import (
     CALL_TIMEOUT_SECONDS,
     DRAIN_SECONDS,
     HEARTBEAT_SECONDS,
@@ -84,7 +84,7 @@ class RunnerSettings:
     prefetch: int = 1
     telemetry_batch: int = 100  # rounds per run.round message
     sessions_kept: int = 4  # configured shard sets kept warm
-    # The defaults are a deployment's (common/runtime/settings.py), so both modes behave alike.
+    # The defaults are a deployment's (common/runtime/variables.py), so both modes behave alike.
     call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one node call may take
     ack_after: float = RUN_ACK_AFTER_SECONDS  # before a long run's command is acked (heartbeats)
     heartbeat: float = HEARTBEAT_SECONDS  # seconds between run.heartbeat messages of such a run

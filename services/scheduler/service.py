@@ -50,7 +50,7 @@ from gossipsim.common.messaging.messages import (
 )
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
-from gossipsim.common.runtime.settings import LEASE_TIMEOUT_SECONDS, MAX_ATTEMPTS
+from gossipsim.common.runtime.variables import LEASE_TIMEOUT_SECONDS, MAX_ATTEMPTS
 from gossipsim.common.spec.ids import RunId
 from gossipsim.common.spec.simulation_spec import (
     RunPlan,
@@ -69,7 +69,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerSettings:
-    max_attempts: int = MAX_ATTEMPTS  # the defaults are a deployment's (runtime/settings.py)
+    max_attempts: int = MAX_ATTEMPTS  # the defaults are a deployment's (runtime/variables.py)
     prefetch: int = 64  # events in hand at once: one state write covers many (group commit)
     lease_timeout: float = LEASE_TIMEOUT_SECONDS  # without heartbeat: the run starts again
     drain: float = 10.0  # seconds for in-flight events on shutdown

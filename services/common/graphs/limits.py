@@ -30,7 +30,7 @@ class GraphLimits:
 
     The defaults fit a 16 GB machine with room for the simulation itself; the settings
     ``GOSSIPSIM_MAX_VERTICES`` and ``GOSSIPSIM_MAX_EDGES`` raise them (read by
-    :mod:`gossipsim.common.runtime.settings`).
+    :mod:`gossipsim.common.runtime.variables`).
     """
 
     max_vertices: int = 10_000_000
