@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from gossipsim.common.errors import GraphError
+from gossipsim.common.documents import load_yaml_documents
+from gossipsim.common.errors import GraphError, InvalidInput
 from gossipsim.common.graphs.graph import FloatArray, Graph
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.graphs.source_text import graph_from_adjacency, resolve_path
@@ -160,11 +160,10 @@ def _yaml_documents(path: Path, field: str) -> list[Any]:
 
 
 def _parse_yaml(text: str, path: Path, field: str | None) -> list[Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return list(yaml.load_all(text, Loader=loader))
-    except yaml.YAMLError as exc:
-        raise GraphError(f"{path} is not valid YAML: {exc}", field=field) from exc
+        return load_yaml_documents(text, source=str(path))
+    except InvalidInput as error:
+        raise GraphError(str(error), field=field) from None
 
 
 def _number(item: object, index: int, field: str) -> float:

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gossipsim.common.documents import load_json_document, load_yaml_documents
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
 from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
@@ -231,15 +230,9 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read the spec file {path}: {exc}") from None
     if text.lstrip().startswith(("{", "[")):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path} is not valid JSON: {exc}") from None
+        doc = load_json_document(text, source=str(path))
     else:
-        try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
+        docs = [d for d in load_yaml_documents(text, source=str(path)) if d is not None]
         if len(docs) > 1:
             raise InvalidInput(f"{path} holds {len(docs)} YAML documents; expected one spec")
         doc = docs[0] if docs else None
