@@ -123,9 +123,30 @@ def averaged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[dict[s
     return columns, rows
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a CSV cell no spreadsheet runs as a formula.
+
+    Graph names, algorithm labels and error messages come from whoever submitted the spec, and
+    a cell such as ``=HYPERLINK(…)`` would run when the table is opened in a spreadsheet. Text
+    that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    ``'`` (the usual escape, which spreadsheets hide); numbers, and text that reads as a
+    number (``-0.5``), are written as they are.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
 def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer.writerow({column: spreadsheet_safe(column) for column in columns})
+    writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue().encode()
