@@ -24,6 +24,7 @@ from grpclib.exceptions import StreamTerminatedError
 
 from gossipsim.common.errors import InvalidInput, ShardFailed
 from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.runnable import check_runnable
 from gossipsim.common.model.aggregates import Aggregates
 from gossipsim.common.model.algorithms import Algorithm, Memory, Mode, Order
 from gossipsim.common.model.convergence import DEFAULT_EPSILON, is_converged
@@ -114,6 +115,7 @@ class ShardSession:
         edge_weights: np.ndarray | None = None,
         call_timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> None:
+        check_runnable(graph, field="graph", shards=shards)
         self.graph = graph
         self.algorithm = algorithm
         self.bounds = shard_bounds(graph, shards)
@@ -126,7 +128,6 @@ class ShardSession:
         self._stubs: list[NodeShardStub] = []
         self._halo_ids: list[np.ndarray] = []
         self._healthy = True
-        _check_no_isolated_vertices(graph)
 
     @property
     def shard_count(self) -> int:
@@ -415,15 +416,3 @@ def _history_ids(graph: Graph, settings: RunSettings) -> np.ndarray:
     if len(ids) and (ids[0] < 0 or ids[-1] >= graph.n):
         raise InvalidInput(f"vertex ids must lie in 0..{graph.n - 1}", field="history.vertices")
     return ids
-
-
-def _check_no_isolated_vertices(graph: Graph) -> None:
-    isolated = np.flatnonzero(graph.degrees == 0)
-    if len(isolated):
-        names = ", ".join(graph.label(int(v)) for v in isolated[:5])
-        more = f" and {len(isolated) - 5} more" if len(isolated) > 5 else ""
-        raise InvalidInput(
-            f"graph {graph.name!r} has isolated vertices ({names}{more}); every rule needs a "
-            "neighbour to pick. Remove them or use the largest connected component.",
-            field="graph",
-        )

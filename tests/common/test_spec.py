@@ -397,3 +397,42 @@ def test_seed_simulation_takes_execution_settings_beside_its_spec(seed_crs: Path
     with pytest.raises(InvalidInput, match="unknown key") as caught:
         parse_spec(doc, graphs_dir=seed_crs / "graphs")
     assert caught.value.field == "gossipsim.repetitions"
+
+
+# --- graphs gossip can never run on are refused when the spec is checked ---------------------
+
+
+@pytest.mark.parametrize(
+    ("graph", "message"),
+    [
+        ({"name": "one", "adjacency": ["0,"]}, "has 1 vertex; gossip needs at least two"),
+        ({"name": "loop", "adjacency": ["0 0,"]}, "has 1 vertex"),
+        ({"name": "empty", "generator": "empty_graph", "params": {"n": 5}}, "has no edges"),
+        (
+            {"name": "island", "adjacency": ["0 1,", "2,", "3 4,"]},
+            r"1 isolated vertices \(vertex numbers 2\)",
+        ),
+    ],
+)
+def test_a_graph_gossip_can_never_run_on_is_refused_at_check_time(
+    graph: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as caught:
+        parse_spec(spec(graphs=[graph]))
+    assert caught.value.field == "graphs[0]"
+
+
+def test_isolated_vertices_are_named_by_number_never_by_label(tmp_path: Path) -> None:
+    """Labels come from the file, which could be anybody's secrets."""
+    edges = tmp_path / "net.edgelist"
+    edges.write_text("a b\nb c\nSECRET-LABEL\n")
+    with pytest.raises(InvalidInput, match="isolated vertices") as caught:
+        parse_spec(spec(graphs=[{"name": "net", "file": str(edges), "format": "adjlist"}]))
+    assert "SECRET-LABEL" not in str(caught.value)
+
+
+def test_more_shards_than_vertices_is_refused_at_check_time() -> None:
+    with pytest.raises(InvalidInput, match="30 vertices, fewer than the 31 shards") as caught:
+        parse_spec(spec(shards=31))
+    assert caught.value.field == "shards"
+    assert parse_spec(spec(shards=30)).shards == 30

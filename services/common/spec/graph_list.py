@@ -21,6 +21,7 @@ from typing import Any
 
 from gossipsim.common.errors import GraphError, InvalidInput
 from gossipsim.common.graphs.limits import GraphLimits
+from gossipsim.common.graphs.runnable import check_runnable
 from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
 from gossipsim.common.spec.checks import check_keys, check_list, get, refield, safe_id
 
@@ -38,9 +39,10 @@ class GraphEntry:
 
 
 def parse_graphs(
-    raw: object, *, base_dir: Path | None, limits: GraphLimits
+    raw: object, *, base_dir: Path | None, limits: GraphLimits, shards: int = 1
 ) -> tuple[GraphEntry, ...]:
-    """Check every item of ``graphs``; names must stay distinct as parts of run ids."""
+    """Check every item of ``graphs``: it builds, gossip can run on it (split into ``shards``),
+    and names stay distinct as parts of run ids."""
     items = check_list(raw, "graphs", "graph sources")
     entries: dict[str, GraphEntry] = {}
     for index, item in enumerate(items):
@@ -53,6 +55,7 @@ def parse_graphs(
             field, load_dir = path, base_dir
         for source in sources:
             graph = load_graph(source, limits=limits, base_dir=load_dir, field=field)
+            check_runnable(graph, field=field, shards=shards)
             key = safe_id(graph.name)
             if key in entries:
                 raise InvalidInput(

@@ -266,12 +266,13 @@ def _parse_native(
     if not 0.0 <= epsilon < 1.0:
         raise InvalidInput(f"must lie in [0, 1), got {doc['epsilon']!r}", field="epsilon")
     history_every, history_vertices = _history(get(doc, "history", {}))
+    shards = check_int(get(doc, "shards", 1), "shards", 1, MAX_SHARDS)
     spec = SimulationSpec(
         name=name,
         seed=check_int(get(doc, "seed", 0), "seed", 0, MAX_SEED),
         repetitions=check_int(get(doc, "repetitions", 1), "repetitions", 1, MAX_REPETITIONS),
         max_rounds=check_int(get(doc, "max_rounds", 1000), "max_rounds", 1, MAX_ROUNDS_LIMIT),
-        shards=check_int(get(doc, "shards", 1), "shards", 1, MAX_SHARDS),
+        shards=shards,
         until_converged=STOP_CONDITIONS[stop],
         epsilon=epsilon,
         initialization=Initialization(initialization),
@@ -280,7 +281,9 @@ def _parse_native(
         visualize=check_bool(get(doc, "visualize", False), "visualize"),
         algorithms=parse_algorithms(get(doc, "algorithms", None), mode),
         parameters=parse_parameters(get(doc, "parameters", {})),
-        graphs=parse_graphs(get(doc, "graphs", None), base_dir=base_dir, limits=limits),
+        graphs=parse_graphs(
+            get(doc, "graphs", None), base_dir=base_dir, limits=limits, shards=shards
+        ),
     )
     _check_against_graphs(spec)
     return spec
