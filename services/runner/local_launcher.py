@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Mapping
 
 import structlog
 from grpclib.client import Channel
@@ -26,6 +27,27 @@ from gossipsim.common.runtime.variables import (
 )
 
 log = structlog.get_logger(__name__)
+
+# What a node process needs of the runner's environment: to find Python and its packages, the
+# locale, temporary files, numba's cache and thread settings, and its own settings.
+_NODE_VARIABLES = frozenset(
+    {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "SYSTEMROOT"}
+)
+_NODE_PREFIXES = ("PYTHON", "LC_", "NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "GOSSIPSIM_NODE_")
+
+
+def node_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a local node process: only what it needs of ``parent``.
+
+    A node runs code on arrays a spec describes and listens on a port; it has no use for the
+    runner's broker URL or store credentials, so they are not handed down (a node that is made
+    to misbehave has no secrets to give away).
+    """
+    return {
+        name: value
+        for name, value in parent.items()
+        if name in _NODE_VARIABLES or name.startswith(_NODE_PREFIXES)
+    }
 
 
 async def check_health(address: str, *, timeout: float) -> None:
@@ -73,11 +95,8 @@ class LocalProcessLauncher:
             "0",
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # node logs go where the runner's go
-            # The child inherits this process's environment: it needs PATH, the virtual
-            # environment, NUMBA_CACHE_DIR and the node's own settings (GOSSIPSIM_NODE_…) as
-            # whoever started the runner set them.
             env={
-                **os.environ,
+                **node_environment(os.environ),
                 LOG_LEVEL_VAR.name: self._log_level,
                 PARENT_PID_VARIABLE: str(os.getpid()),  # they exit if we die
             },
