@@ -55,6 +55,15 @@ def _apply_overrides(spec: dict[str, Any], args: argparse.Namespace) -> dict[str
     return {**spec, **overrides}
 
 
+def _read_spec(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The spec file with the command line's overrides, or None once the error is printed."""
+    try:
+        return _apply_overrides(load_spec_file(Path(args.spec)), args)
+    except InvalidInput as error:
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return None
+
+
 def _table(averaged_csv: Path) -> str:
     rows = list(csv.DictReader(io.StringIO(averaged_csv.read_text())))
     if not rows:
@@ -85,10 +94,8 @@ def _table(averaged_csv: Path) -> str:
 def command_run(args: argparse.Namespace) -> int:
     from gossipsim.embedded import run_embedded
 
-    try:
-        spec = _apply_overrides(load_spec_file(Path(args.spec)), args)
-    except InvalidInput as error:
-        print(f"invalid spec: {error}", file=sys.stderr)
+    spec = _read_spec(args)
+    if spec is None:
         return EXIT_INVALID
     progress = None if args.json or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     outcome = asyncio.run(
@@ -167,10 +174,8 @@ def command_submit(args: argparse.Namespace) -> int:
     from gossipsim.common.runtime.settings import ServiceSettings
     from gossipsim.common.spec.simulation_spec import simulation_id_for
 
-    try:
-        spec = _apply_overrides(load_spec_file(Path(args.spec)), args)
-    except InvalidInput as error:
-        print(f"invalid spec: {error}", file=sys.stderr)
+    spec = _read_spec(args)
+    if spec is None:
         return EXIT_INVALID
     settings = ServiceSettings.from_env(os.environ)
     graphs = str(Path(args.graphs).resolve()) if args.graphs else ""
