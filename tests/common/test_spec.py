@@ -410,7 +410,7 @@ def test_seed_simulation_takes_execution_settings_beside_its_spec(seed_crs: Path
         ({"name": "empty", "generator": "empty_graph", "params": {"n": 5}}, "has no edges"),
         (
             {"name": "island", "adjacency": ["0 1,", "2,", "3 4,"]},
-            r"1 isolated vertices \(vertex numbers 2\)",
+            r"has an isolated vertex \(number 2\)",
         ),
     ],
 )
@@ -426,7 +426,7 @@ def test_isolated_vertices_are_named_by_number_never_by_label(tmp_path: Path) ->
     """Labels come from the file, which could be anybody's secrets."""
     edges = tmp_path / "net.edgelist"
     edges.write_text("a b\nb c\nSECRET-LABEL\n")
-    with pytest.raises(InvalidInput, match="isolated vertices") as caught:
+    with pytest.raises(InvalidInput, match="has an isolated vertex") as caught:
         parse_spec(spec(graphs=[{"name": "net", "file": str(edges), "format": "adjlist"}]))
     assert "SECRET-LABEL" not in str(caught.value)
 

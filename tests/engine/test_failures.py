@@ -53,7 +53,7 @@ async def test_a_node_shard_killed_mid_run_fails_the_run_with_a_clear_error(mode
 
 async def test_isolated_vertex_is_rejected_before_any_node_starts(launcher):
     graph = Graph.from_edges(4, [0, 1], [1, 2], name="with-isolated")
-    with pytest.raises(InvalidInput, match=r"1 isolated vertices \(vertex numbers 3\)"):
+    with pytest.raises(InvalidInput, match=r"has an isolated vertex \(number 3\)"):
         ShardSession(graph=graph, algorithm=resolve_algorithm("default"), launcher=launcher)
 
 

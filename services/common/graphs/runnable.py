@@ -32,10 +32,14 @@ def check_runnable(graph: Graph, *, field: str, shards: int = 1) -> None:
     if len(isolated):
         numbers = ", ".join(str(int(v)) for v in isolated[:5])
         more = f" and {len(isolated) - 5} more" if len(isolated) > 5 else ""
+        which = (
+            f"an isolated vertex (number {numbers})"
+            if len(isolated) == 1
+            else f"{len(isolated)} isolated vertices (numbers {numbers}{more})"
+        )
         raise GraphError(
-            f"graph {graph.name!r} has {len(isolated)} isolated vertices (vertex numbers "
-            f"{numbers}{more}); every rule needs a neighbour to pick. Remove them or use the "
-            "largest connected component.",
+            f"graph {graph.name!r} has {which}; every rule needs a neighbour to pick. Remove"
+            " isolated vertices or use the largest connected component.",
             field=field,
         )
     if shards > graph.n:
