@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gossipsim.collector.service import CollectorService
+from gossipsim.common.messaging.bus import REASON_HEADER, Delivery
 from gossipsim.common.messaging.memory_bus import InMemoryBus
-from gossipsim.common.messaging.messages import SimulationRejected, SimulationSubmit
+from gossipsim.common.messaging.messages import MessageError, SimulationRejected, SimulationSubmit
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
 from gossipsim.common.spec.simulation_spec import simulation_id_for
@@ -71,10 +74,14 @@ async def run_embedded(
             simulation_id=simulation_id,
             graphs_dir=str(graphs_dir) if graphs_dir else "",
         )
-        await publish_message(bus, topology, submit)
+        dead_letters = _DeadLetteredSubmissions()
+        await bus.consume(topology.dead_letters_queue, dead_letters.handle, prefetch=16)
         started = time.monotonic()
         try:
-            outcome = await _wait(scheduler, simulation_id, started, progress)
+            await publish_message(bus, topology, submit)
+            outcome = await _wait(scheduler, simulation_id, started, progress, dead_letters)
+        except MessageError as error:  # refused before it was published: too large
+            outcome = _rejected(simulation_id, str(error))
         finally:
             for runner in runner_services:
                 await runner.close()
@@ -84,15 +91,50 @@ async def run_embedded(
     return outcome
 
 
+class _DeadLetteredSubmissions:
+    """Submissions the scheduler dead-lettered (unreadable, or failing past the delivery
+    limit): without this, waiting for their simulation would never end."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+
+    async def handle(self, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        if envelope.routing_key == "simulation.submit":
+            try:
+                body = orjson.loads(envelope.body)
+            except orjson.JSONDecodeError:
+                body = None
+            simulation_id = body.get("simulation_id") if isinstance(body, dict) else None
+            if isinstance(simulation_id, str):
+                self.reasons[simulation_id] = str(envelope.headers.get(REASON_HEADER, ""))
+        await delivery.ack()
+
+
+def _rejected(simulation_id: str, reason: str) -> EmbeddedOutcome:
+    return EmbeddedOutcome(
+        simulation_id=simulation_id,
+        rejection=SimulationRejected(simulation_id=simulation_id, field="", reason=reason),
+    )
+
+
 async def _wait(
-    scheduler: SchedulerService, simulation_id: str, started: float, progress: Progress | None
+    scheduler: SchedulerService,
+    simulation_id: str,
+    started: float,
+    progress: Progress | None,
+    dead_letters: _DeadLetteredSubmissions,
 ) -> EmbeddedOutcome:
-    """Until the simulation is rejected or its results are stored; progress every 0.2 s."""
+    """Until the simulation is rejected, its submission dead-lettered, or its results are
+    stored; progress every 0.2 s."""
     while True:
         if simulation_id in scheduler.rejections:
             return EmbeddedOutcome(
                 simulation_id=simulation_id, rejection=scheduler.rejections[simulation_id]
             )
+        if simulation_id in dead_letters.reasons:
+            reason = dead_letters.reasons[simulation_id] or "no reason given"
+            return _rejected(simulation_id, f"the submission was dead-lettered: {reason}")
         state = scheduler.simulations.get(simulation_id)
         if state is not None:
             if progress is not None:

@@ -185,7 +185,11 @@ def command_submit(args: argparse.Namespace) -> int:
         async with open_bus(settings) as (bus, topology):
             await publish_message(bus, topology, message)
 
-    asyncio.run(submit())
+    try:
+        asyncio.run(submit())
+    except InvalidInput as error:  # refused before publishing (too large)
+        print(f"invalid spec: {error}", file=sys.stderr)
+        return EXIT_INVALID
     print(message.simulation_id)
     return EXIT_OK
 

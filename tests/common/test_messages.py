@@ -335,3 +335,34 @@ def test_ids_the_services_generate_are_admitted():
 def test_oversized_messages_are_refused_before_parsing():
     with pytest.raises(MessageError, match="exceeds"):
         decode(b" " * (MAX_MESSAGE_BYTES + 1))
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (
+            b'{"kind": "simulation.cancel", "version": 1, "simulation_id": "a",'
+            b' "simulation_id": "b"}',
+            "a key appears twice",
+        ),
+        (
+            b'{"kind": "simulation.submit", "version": 1, "simulation_id": "s",'
+            b' "spec": {"seed": 123456789012345678901234567890}}',
+            "64 bits",
+        ),
+        (b'{"kind": "simulation.submit", "version": 1, "spec": {"epsilon": NaN}}', "finite"),
+        (b'{"kind": "simulation.submit", "version": 1, "spec": {"epsilon": 1e999}}', "finite"),
+        (
+            b'{"kind": "simulation.submit", "version": 1, "spec": '
+            + b'{"a": ' * 100
+            + b"1"
+            + b"}" * 101,
+            "nested deeper",
+        ),
+    ],
+)
+def test_messages_that_would_read_differently_to_different_parsers_are_refused(body, words):
+    """orjson alone keeps the last of two keys and turns big integers into floats: a consumer
+    in another language could read another message than gossipsim does."""
+    with pytest.raises(MessageError, match=words):
+        decode(body)

@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from gossipsim.common.documents import load_json_document
+from gossipsim.common.errors import InvalidInput
 from gossipsim.common.messaging.codec import MessageError, from_json, to_json
 from gossipsim.common.spec.ids import RunId, SimulationId
 from gossipsim.common.spec.run_plan import RunPlan
@@ -261,14 +263,25 @@ def encode(message: Message) -> bytes:
     return orjson.dumps(body)
 
 
+def _strict_json(data: bytes) -> Any:
+    """The message's JSON, held to the rules of spec files (:mod:`gossipsim.common.documents`):
+    orjson alone would keep the last of two equal keys and turn an integer over 64 bits into
+    a float, so a forged message could read differently to different consumers."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MessageError("not JSON: the body is not UTF-8 text") from None
+    try:
+        return load_json_document(text, source="message")
+    except InvalidInput as error:
+        raise MessageError(str(error)) from None
+
+
 def decode(data: bytes) -> Message:
     """Parse and validate one message; MessageError names the field that is wrong."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise MessageError(f"not JSON: {error}") from None
+    body = _strict_json(data)
     if not isinstance(body, dict):
         raise MessageError("a message must be a JSON object")
     kind = body.pop("kind", None)
