@@ -15,12 +15,18 @@ No cluster exists where the tests run, so everything here is what can be known w
 * :func:`structural_problems` checks the rules of a structural schema, which the API server
   enforces when a CRD is created;
 * :class:`NetworkPolicies` decides whether one pod may open a connection to another, as a
-  network plugin that implements NetworkPolicy would.
+  network plugin that implements NetworkPolicy would;
+* :func:`container_environment` is a container's environment as the kubelet makes it
+  (``$(VAR)`` expanded), and :func:`broker_definitions` runs the broker's init container here,
+  as it runs on the cluster, to get RabbitMQ's users, permissions and topology.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -56,6 +62,9 @@ COMBINATIONS = {  # name -> (overlay, components)
 RENDERS = [*OVERLAYS, *COMBINATIONS]
 KUBERNETES_VERSION = "1.30.0"
 SERVICES = ("scheduler", "runner", "collector")  # serve /healthz and /readyz on 8080
+BROKER_ROLES = (*SERVICES, "client", "monitor")  # one RabbitMQ user each: gossipsim-<role>
+# How every service Deployment composes its broker URL (docs/kubernetes.md)
+BROKER_URL_TEMPLATE = "$(BROKER_SCHEME)://$(BROKER_USER):$(BROKER_PASSWORD)@$(BROKER_ADDRESS)"
 GOSSIPSIM_UID = 10001
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod"}
 
@@ -225,8 +234,9 @@ def lockdown_problems(obj: Obj, spec: dict[str, Any]) -> list[str]:
             for resource in ("cpu", "memory"):
                 if resource not in resources.get(kind, {}):
                     problems.append(f"{name}: no {resource} {kind[:-1]}")
+        init = container in spec.get("initContainers", [])  # the API refuses their probes
         for probe in ("livenessProbe", "readinessProbe"):
-            if probe not in container:
+            if probe not in container and not init:
                 problems.append(f"{name}: no {probe}")
         mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
         if "/tmp" not in mounts:
@@ -495,3 +505,96 @@ class NetworkPolicies:
             ingress, "ingress", "from", source, port, protocol
         )
         return egress_ok and ingress_ok
+
+
+# --- environments and the broker's definitions ------------------------------------------------
+
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(value: str, known: Mapping[str, str]) -> str:
+    """``$(VAR)`` replaced by an earlier variable's value, as the kubelet does (``$$`` is a
+    ``$``; a reference to an unknown variable stays as it is)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return known.get(match.group(1), match.group(0))
+
+    return _REFERENCE.sub(substitute, value)
+
+
+def secret_value(objs: list[Obj], name: str, key: str) -> str:
+    return base64.b64decode(find(objs, "Secret", name)["data"][key]).decode()
+
+
+def container_environment(
+    objs: list[Obj], container: Mapping[str, Any], overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The container's environment as the kubelet makes it: ``envFrom`` first, then ``env`` in
+    order, each value's references expanded with what comes before it. ``overrides`` change
+    ``envFrom`` values (as an overlay would); a ``fieldRef`` gives ``<fieldPath>``."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(find(objs, "ConfigMap", source["configMapRef"]["name"])["data"])
+    env.update(overrides or {})
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = expand(item["value"], env)
+            continue
+        source = item["valueFrom"]
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            env[item["name"]] = secret_value(objs, ref["name"], ref["key"])
+        elif "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            env[item["name"]] = find(objs, "ConfigMap", ref["name"])["data"][ref["key"]]
+        else:
+            env[item["name"]] = f"<{source['fieldRef']['fieldPath']}>"
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDefinitions:
+    """What the broker's init container made: the file, and what it said."""
+
+    definitions: dict[str, Any]
+    path: Path
+    stderr: str
+
+
+def broker_definitions(
+    objs: list[Obj], workdir: Path, overrides: Mapping[str, str] | None = None
+) -> RenderedDefinitions:
+    """Run the broker's init container here: its command, with its environment (from the
+    rendered Secret and ConfigMap; ``overrides`` replace values), in a tree under ``workdir``
+    that holds its volumes where it mounts them (ConfigMaps as files, emptyDirs empty)."""
+    spec = pod_spec(find(objs, "StatefulSet", "gossipsim-rabbitmq"))
+    assert spec is not None
+    (init,) = spec["initContainers"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    mounts = []
+    for mount in init["volumeMounts"]:
+        local = workdir / mount["mountPath"].lstrip("/")
+        local.mkdir(parents=True, exist_ok=True)
+        config = volumes[mount["name"]].get("configMap")
+        if config is not None:
+            for file, content in find(objs, "ConfigMap", config["name"])["data"].items():
+                (local / file).write_text(content)
+        mounts.append((mount["mountPath"], local))
+
+    def local_path(argument: str) -> str:
+        for mount_path, local in mounts:
+            if argument.startswith(mount_path + "/"):
+                return str(local / argument[len(mount_path) + 1 :])
+        return argument
+
+    command = [local_path(argument) for argument in init["command"]]
+    env = {**container_environment(objs, init), **(overrides or {})}
+    env["PATH"] = os.environ["PATH"]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        pytest.fail(f"the broker's init container failed:\n{completed.stderr}")
+    output = Path(command[-1])
+    return RenderedDefinitions(json.loads(output.read_text()), output, completed.stderr)

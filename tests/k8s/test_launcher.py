@@ -19,7 +19,7 @@ import yaml
 from kubernetes_asyncio.config import kube_config
 
 from gossipsim.common.errors import ShardFailed
-from gossipsim.common.runtime.settings import KubernetesSettings
+from gossipsim.common.runtime.settings import KubernetesSettings, NodeTrafficSettings
 from gossipsim.runner.kubernetes_launcher import KubernetesNodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.main import open_launcher
@@ -560,7 +560,10 @@ async def test_the_runner_chooses_its_launcher_from_the_environment(
         assert leftovers(kube) == NOTHING
 
     static = {"GOSSIPSIM_NODE_LAUNCHER": "static", "GOSSIPSIM_STATIC_NODES": "10.0.0.1:50051"}
-    async with open_launcher(KubernetesSettings.from_env(static), log_level="info") as launcher:
+    pool_secret = NodeTrafficSettings(secret="the-pool-secret-of-the-operator")
+    async with open_launcher(
+        KubernetesSettings.from_env(static), log_level="info", traffic=pool_secret
+    ) as launcher:
         assert isinstance(launcher, StaticNodeLauncher)
     async with open_launcher(KubernetesSettings.from_env({}), log_level="info") as launcher:
         assert isinstance(launcher, LocalProcessLauncher)

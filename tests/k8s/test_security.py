@@ -23,6 +23,7 @@ import yaml
 
 from gossipsim.common.runtime.settings import ServiceSettings
 from tests.k8s.manifests import (
+    BROKER_URL_TEMPLATE,
     K8S,
     NAMESPACE,
     RENDERS,
@@ -114,7 +115,10 @@ def test_credentials_come_only_from_the_generated_secret(k8s_renders, name, k8s_
     for obj, spec in workloads(objs):
         for container in containers(spec):
             for item in container.get("env", []):
-                if _CREDENTIAL_NAME.search(item["name"]):
+                if item["name"] == "GOSSIPSIM_BROKER_URL" and "value" in item:
+                    # composed from the role's password (test_broker_users.py)
+                    assert item["value"] == BROKER_URL_TEMPLATE, ident(obj)
+                elif _CREDENTIAL_NAME.search(item["name"]):
                     ref = item.get("valueFrom", {}).get("secretKeyRef")
                     assert ref, f"{ident(obj)}: {item['name']} is not from a Secret"
                     assert ref["name"] == "gossipsim-secrets" and ref["key"] in example
@@ -153,6 +157,15 @@ def test_no_credentials_are_tracked_in_the_repository():
     assert ignored.returncode == 0, "k8s/base/secrets.env must be in .gitignore"
 
 
+def _pairs(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+_ROLE_PASSWORDS = [f"BROKER_{role}_PASSWORD" for role in ("SCHEDULER", "RUNNER", "COLLECTOR",
+                                                           "CLIENT", "MONITOR")]  # fmt: skip
+
+
 def test_make_k8s_secrets_writes_fresh_complete_credentials(tmp_path):
     script = REPO / "scripts" / "make_k8s_secrets.sh"
     first, second = tmp_path / "a.env", tmp_path / "b.env"
@@ -161,23 +174,52 @@ def test_make_k8s_secrets_writes_fresh_complete_credentials(tmp_path):
     values = []
     for path in (first, second):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        pairs = dict(
-            line.split("=", 1) for line in path.read_text().splitlines() if not line.startswith("#")
-        )
+        pairs = _pairs(path)
         assert set(pairs) == set(secrets_example()) and all(pairs.values())
-        user, password = pairs["RABBITMQ_DEFAULT_USER"], pairs["RABBITMQ_DEFAULT_PASS"]
-        assert pairs["GOSSIPSIM_BROKER_URL"] == (
-            f"amqp://{user}:{password}@gossipsim-rabbitmq:5672/"
+        passwords = [pairs[key] for key in ("RABBITMQ_DEFAULT_PASS", *_ROLE_PASSWORDS)]
+        assert len(set(passwords)) == len(passwords)  # one per user
+        assert all(re.fullmatch(r"[0-9a-f]{64}", password) for password in passwords)
+        assert pairs["BROKER_MONITOR_URL"] == (
+            f"amqp://gossipsim-monitor:{pairs['BROKER_MONITOR_PASSWORD']}"
+            "@gossipsim-rabbitmq.gossipsim.svc:5672/"
         )
         assert pairs["AWS_SECRET_ACCESS_KEY"] == pairs["MINIO_ROOT_PASSWORD"]
-        assert len(password) >= 32 and len(pairs["MINIO_ROOT_PASSWORD"]) >= 32
+        assert len(pairs["MINIO_ROOT_PASSWORD"]) >= 32
         values.append(pairs)
-    assert values[0]["RABBITMQ_DEFAULT_PASS"] != values[1]["RABBITMQ_DEFAULT_PASS"]
+    assert values[0]["BROKER_CLIENT_PASSWORD"] != values[1]["BROKER_CLIENT_PASSWORD"]
     before = first.read_text()
     kept = subprocess.run([str(script), str(first)], capture_output=True, text=True, check=True)
     assert first.read_text() == before and "keeping it" in kept.stderr
     subprocess.run([str(script), "--force", str(first)], check=True, capture_output=True)
     assert first.read_text() != before
+
+
+def test_make_k8s_secrets_completes_a_file_from_before_the_broker_users(tmp_path):
+    """An existing deployment keeps its values (MinIO keeps its root account) and gets the
+    keys it lacks; the single broker URL it had is named as unused."""
+    script = REPO / "scripts" / "make_k8s_secrets.sh"
+    old = {
+        "RABBITMQ_DEFAULT_USER": "gossipsim",
+        "RABBITMQ_DEFAULT_PASS": "f" * 64,
+        "GOSSIPSIM_BROKER_URL": f"amqp://gossipsim:{'f' * 64}@gossipsim-rabbitmq:5672/",
+        "MINIO_ROOT_USER": "gossipsim-0123456789abcdef",
+        "MINIO_ROOT_PASSWORD": "e" * 64,
+        "AWS_ACCESS_KEY_ID": "gossipsim-0123456789abcdef",
+        "AWS_SECRET_ACCESS_KEY": "e" * 64,
+    }
+    path = tmp_path / "secrets.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in old.items()).rstrip("\n"))  # no last \n
+    done = subprocess.run([str(script), str(path)], capture_output=True, text=True, check=True)
+    pairs = _pairs(path)
+    assert {k: pairs[k] for k in old} == old
+    assert set(pairs) == set(secrets_example()) | {"GOSSIPSIM_BROKER_URL"}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", pairs[key]) for key in _ROLE_PASSWORDS)
+    assert pairs["BROKER_MONITOR_PASSWORD"] in pairs["BROKER_MONITOR_URL"]
+    assert "GOSSIPSIM_BROKER_URL is no longer used" in done.stderr
+    assert "f" * 64 not in done.stderr  # names keys, never values
+    again = path.read_text()
+    subprocess.run([str(script), str(path)], capture_output=True, check=True)
+    assert path.read_text() == again
 
 
 _EXPECTED_RULES = {
