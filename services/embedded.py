@@ -16,16 +16,19 @@ from typing import Any
 import orjson
 
 from gossipsim.collector.service import CollectorService
+from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.messaging.bus import REASON_HEADER, Delivery
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import MessageError, SimulationRejected, SimulationSubmit
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.spec.ids import SimulationId
 from gossipsim.common.spec.simulation_spec import simulation_id_for
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.local_launcher import LocalProcessLauncher
 from gossipsim.runner.service import RunnerService, RunnerSettings
-from gossipsim.scheduler.service import SchedulerService, SimulationState
+from gossipsim.scheduler.service import SchedulerService, SchedulerSettings, SimulationState
+from gossipsim.scheduler.spec_check import SpecCheckSettings
 
 Progress = Callable[[int, int, int, float], None]  # runs done, total, rounds done, seconds
 
@@ -46,14 +49,27 @@ async def run_embedded(
     base_dir: Path | None = None,
     runners: int = 1,
     progress: Progress | None = None,
+    inputs: GraphInputs = LOCAL_INPUTS,
 ) -> EmbeddedOutcome:
-    """Submit one simulation to freshly wired services and wait until its results are stored."""
+    """Submit one simulation to freshly wired services and wait until its results are stored.
+
+    ``inputs``: any local graph file by default (the user's own machine); ``{object: graphs/…}``
+    sources come from ``out_dir``, the store results go to."""
     topology = Topology(prefix="gossipsim")
     bus = InMemoryBus()
     await topology.declare(bus)
     store = LocalDirectoryStore(out_dir)
-    scheduler = SchedulerService(bus=bus, topology=topology, base_dir=base_dir)
-    collector = CollectorService(bus=bus, topology=topology, store=store)
+    scheduler = SchedulerService(
+        bus=bus,
+        topology=topology,
+        base_dir=base_dir,
+        inputs=inputs,
+        graph_store=store,
+        # the user's own machine: the spec check in a thread, off the loop, without a worker
+        settings=SchedulerSettings(check=SpecCheckSettings(isolation="thread")),
+    )
+    # no store for the scheduler here: the collector asks it what it accepted
+    collector = CollectorService(bus=bus, topology=topology, store=store, plans=scheduler)
     async with LocalProcessLauncher() as launcher:
         runner_services = [
             RunnerService(
@@ -61,6 +77,8 @@ async def run_embedded(
                 topology=topology,
                 launcher=launcher,
                 settings=RunnerSettings(name=f"runner-{k}"),
+                inputs=inputs,
+                graph_store=store,
             )
             for k in range(runners)
         ]
@@ -111,7 +129,7 @@ class _DeadLetteredSubmissions:
         await delivery.ack()
 
 
-def _rejected(simulation_id: str, reason: str) -> EmbeddedOutcome:
+def _rejected(simulation_id: SimulationId, reason: str) -> EmbeddedOutcome:
     return EmbeddedOutcome(
         simulation_id=simulation_id,
         rejection=SimulationRejected(simulation_id=simulation_id, field="", reason=reason),
@@ -120,7 +138,7 @@ def _rejected(simulation_id: str, reason: str) -> EmbeddedOutcome:
 
 async def _wait(
     scheduler: SchedulerService,
-    simulation_id: str,
+    simulation_id: SimulationId,
     started: float,
     progress: Progress | None,
     dead_letters: _DeadLetteredSubmissions,

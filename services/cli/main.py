@@ -92,10 +92,16 @@ def _table(averaged_csv: Path) -> str:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from gossipsim.common.runtime.settings import local_graph_inputs
     from gossipsim.embedded import run_embedded
 
     spec = _read_spec(args)
     if spec is None:
+        return EXIT_INVALID
+    try:
+        inputs = local_graph_inputs(os.environ)  # any local file, GOSSIPSIM_MAX_FILE_BYTES
+    except ValueError as error:
+        print(f"invalid setting: {error}", file=sys.stderr)
         return EXIT_INVALID
     progress = None if args.json or not sys.stderr.isatty() else _progress_printer(sys.stderr)
     outcome = asyncio.run(
@@ -106,6 +112,7 @@ def command_run(args: argparse.Namespace) -> int:
             base_dir=Path(args.spec).resolve().parent,
             runners=args.runners,
             progress=progress,
+            inputs=inputs,
         )
     )
     if progress is not None:

@@ -5,17 +5,23 @@ and shape: ``gossipsim.common.contracts.status_document``), so the status of a s
 be read from the store alone: no service needs to answer, and a stopped or restarting
 scheduler does not make the command hang. Documents are read leniently: a missing field shows
 as "-" and an unreadable document as its own row.
+
+Only the summary of each simulation is read (a sweep's run table is kept in chunks beside it):
+the failed runs shown are those the summary names, the first ones to fail. Documents of the
+earlier layout, with every run inline, read the same.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from gossipsim.common.contracts.status_document import (
     STATUS_PREFIX,
+    FailedRun,
     SimulationStatus,
+    is_status_key,
     read_status,
+    run_chunk_key,
     status_key,
 )
 from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
@@ -34,7 +40,7 @@ async def load_status(store: ObjectStore, simulation_id: str) -> SimulationStatu
 
 async def load_all(store: ObjectStore) -> list[SimulationStatus]:
     """Every simulation's document, oldest submission first."""
-    keys = [k for k in await store.list(STATUS_PREFIX) if k.endswith(".json")]
+    keys = [k for k in await store.list(STATUS_PREFIX) if is_status_key(k)]
     documents = []
     for key in keys:
         try:
@@ -109,10 +115,8 @@ def format_table(statuses: list[SimulationStatus]) -> str:
     return _columns(lines)
 
 
-def _failed_runs(status: SimulationStatus) -> list[tuple[str, dict[str, Any]]]:
-    return sorted(
-        (run_id, run) for run_id, run in status.runs.items() if run.get("status") == "failed"
-    )
+def _failed_runs(status: SimulationStatus) -> list[tuple[str, FailedRun]]:
+    return sorted(status.failed_runs.items())
 
 
 def format_detail(status: SimulationStatus, *, now: datetime | None = None) -> str:
@@ -148,14 +152,23 @@ def format_detail(status: SimulationStatus, *, now: datetime | None = None) -> s
     lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
     failed = _failed_runs(status)
     if failed:
-        lines.append(f"failed runs ({len(failed)}):")
+        total = max(len(failed), status.counts["failed"])
+        lines.append(f"failed runs ({total}):")
         for run_id, run in failed[:FAILED_RUNS_SHOWN]:
-            attempt = run.get("attempt")
+            attempt = run["attempt"]
             after = f" after {attempt} attempt{'s' if attempt != 1 else ''}" if attempt else ""
-            lines.append(f"  {run_id}{after}: {run.get('error') or '(no error recorded)'}")
-        if len(failed) > FAILED_RUNS_SHOWN:
-            lines.append(f"  … and {len(failed) - FAILED_RUNS_SHOWN} more (--json lists every run)")
+            lines.append(f"  {run_id}{after}: {run['error'] or '(no error recorded)'}")
+        if total > FAILED_RUNS_SHOWN:
+            lines.append(f"  … and {total - FAILED_RUNS_SHOWN} more ({_where_every_run(status)})")
     return "\n".join(lines)
+
+
+def _where_every_run(status: SimulationStatus) -> str:
+    """Where an operator finds every run's entry: inline (--json) or in the run table."""
+    if "run_table" not in status.document:
+        return "--json lists every run"
+    first = run_chunk_key(status.simulation_id, 0)
+    return f"every run is in the store under {first.rpartition('/')[0]}/"
 
 
 def format_short(status: SimulationStatus) -> str:

@@ -14,6 +14,18 @@ processed out of order, a redelivered part still on its way): it raises
 a short delay, logged as such rather than as a crash; it is dead-lettered if the telemetry
 still has not come by the queue's delivery limit. Anything else that raises is a bug: the bus
 logs its traceback and requeues the event.
+
+Messages are not believed on their word (plans.py): an event is recorded only for a simulation
+the scheduler accepted and a run in its plan, and only until the simulation's manifest is
+written; anything else is acked, logged as a warning with its ids (never its content) and
+left out. A completed simulation's files are never written again: a later simulation.completed
+only announces results.stored again (the scheduler may have missed it). simulation.completed is
+acted on only when the scheduler's own record says the simulation has finished, and the
+manifest's counts are the collector's: ``runs_total`` from the plan, succeeded and failed from
+the stored results of planned runs. A planned run without a result when every run is done
+(its outcome was lost) is waited for until the completion's last delivery, then counted as
+failed. The collector assumes it is the only one (one replica, as deployed): it remembers which
+simulations it has completed.
 """
 
 from __future__ import annotations
@@ -25,7 +37,13 @@ import orjson
 import structlog
 
 from gossipsim.collector import results
+from gossipsim.collector.plans import PlanSource, StoredPlans
 from gossipsim.common.contracts import results_layout as layout
+from gossipsim.common.contracts.status_document import (
+    CANCELLED,
+    FINISHED_PHASES,
+    AcceptedPlan,
+)
 from gossipsim.common.errors import Retry
 from gossipsim.common.messaging.bus import Bus, Consumer, Delivery
 from gossipsim.common.messaging.consuming import (
@@ -41,6 +59,7 @@ from gossipsim.common.messaging.messages import (
     RunRound,
     SimulationAccepted,
     SimulationCompleted,
+    SimulationId,
 )
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
@@ -55,18 +74,32 @@ class IncompleteTelemetry(Retry):
     """run.completed arrived before all of the run's round telemetry: try it again later."""
 
 
+class IncompleteResults(Retry):
+    """simulation.completed arrived before every planned run's result: try it again later."""
+
+
 class CollectorService:
     """Consumes with prefetch 1 by default: events of a run are then stored in the order they
-    were published, which is the order the runner sent them."""
+    were published, which is the order the runner sent them. ``plans``: where the scheduler's
+    record of accepted simulations is read (default: its status documents in ``store``)."""
 
     def __init__(
-        self, *, bus: Bus, topology: Topology, store: ObjectStore, prefetch: int = 1
+        self,
+        *,
+        bus: Bus,
+        topology: Topology,
+        store: ObjectStore,
+        prefetch: int = 1,
+        plans: PlanSource | None = None,
     ) -> None:
         self._bus = bus
         self._topology = topology
         self._store = store
         self._prefetch = prefetch
+        self._plans = plans if plans is not None else StoredPlans(store)
         self._consumer: Consumer | None = None
+        self._with_manifest: set[str] = set()  # simulations completed
+        self._without_manifest: set[str] = set()  # simulations seen open
 
     async def start(self) -> None:
         self._consumer = await self._bus.consume(
@@ -81,34 +114,85 @@ class CollectorService:
         message = await message_or_dead_letter(delivery)
         if message is None:
             return
+        last_try = delivery.delivery_count >= self._topology.delivery_limit
         with message_context(message):
             try:
-                await self._store_event(message)
+                await self._store_event(message, last_try=last_try)
             except Retry as retry:
                 await retry_later(delivery, retry, limit=self._topology.delivery_limit)
                 return
             await delivery.ack()
 
-    async def _store_event(self, message: Message) -> None:
-        if isinstance(message, RunRound):
-            await self._round(message)
-        elif isinstance(message, RunCompleted):
-            await self._completed(message)
-        elif isinstance(message, RunFailed):
-            await self._failed(message)
+    async def _store_event(self, message: Message, *, last_try: bool = False) -> None:
+        if isinstance(message, RunRound | RunCompleted | RunFailed):
+            if not await self._believed(message):
+                return
+            if isinstance(message, RunRound):
+                await self._round(message)
+            elif isinstance(message, RunCompleted):
+                await self._completed(message)
+            else:
+                await self._failed(message)
         elif isinstance(message, SimulationAccepted):
-            await self._put_json(
-                layout.simulation_key(message.simulation_id, layout.SUBMITTED),
-                {
-                    "simulation_id": message.simulation_id,
-                    "name": message.name,
-                    "runs_total": message.runs_total,
-                    "spec": message.spec,
-                    "accepted_at": message.sent_at,
-                },
-            )
+            await self._accepted(message)
         elif isinstance(message, SimulationCompleted):
-            await self._finish(message)
+            await self._finish(message, last_try=last_try)
+
+    # -- what is believed ----------------------------------------------------------------
+
+    async def _accepted_plan(self, message: Message, simulation_id: str) -> AcceptedPlan | None:
+        plan = await self._plans.accepted_plan(simulation_id)
+        if plan is None:
+            log.warning("event of a simulation the scheduler never accepted", kind=message.kind)
+        return plan
+
+    async def _is_completed(self, simulation_id: str) -> bool:
+        """Whether the simulation's manifest is written (asked of the store once per
+        simulation and process; afterwards this collector knows, being the only one)."""
+        if simulation_id in self._with_manifest:
+            return True
+        if simulation_id not in self._without_manifest:
+            manifest = layout.simulation_key(simulation_id, layout.MANIFEST)
+            if await self._store.exists(manifest):
+                self._with_manifest.add(simulation_id)
+                return True
+            self._without_manifest.add(simulation_id)
+        return False
+
+    async def _believed(self, message: RunRound | RunCompleted | RunFailed) -> bool:
+        """Whether a run's event is to be recorded: the run is planned and its simulation not
+        completed. Otherwise the event is logged (ids and kind only) and dropped."""
+        plan = await self._accepted_plan(message, message.simulation_id)
+        if plan is None:
+            return False
+        if message.run_id not in plan.run_ids:
+            log.warning("event of a run not in the plan", kind=message.kind)
+            return False
+        if await self._is_completed(message.simulation_id):
+            log.warning("event of a completed simulation", kind=message.kind)
+            return False
+        return True
+
+    async def _accepted(self, message: SimulationAccepted) -> None:
+        """submitted.json, from the scheduler's record: the message is only the cue."""
+        plan = await self._accepted_plan(message, message.simulation_id)
+        if plan is None:
+            return
+        if await self._is_completed(message.simulation_id):
+            log.warning("event of a completed simulation", kind=message.kind)
+            return
+        await self._put_json(
+            layout.simulation_key(message.simulation_id, layout.SUBMITTED),
+            {
+                "simulation_id": plan.simulation_id,
+                "name": plan.name,
+                "runs_total": plan.runs_total,
+                "spec": plan.spec,
+                "accepted_at": plan.accepted_at,
+            },
+        )
+
+    # -- recording -----------------------------------------------------------------------
 
     async def _put_json(self, key: str, value: Any) -> None:
         await self._store.put(
@@ -180,13 +264,31 @@ class CollectorService:
             },
         )
 
-    async def _finish(self, message: SimulationCompleted) -> None:
+    async def _finish(self, message: SimulationCompleted, *, last_try: bool) -> None:
+        """The tables and the manifest, once: when the scheduler's record says the simulation
+        has finished and no manifest is written yet. The message's counts are not used."""
         sim = message.simulation_id
-        prefix = layout.simulation_prefix(sim)
-        keys = [
-            k for k in await self._store.list(layout.runs_prefix(sim)) if layout.is_result_key(k)
-        ]
-        runs = [await self._get_json(k) for k in keys]
+        plan = await self._accepted_plan(message, sim)
+        if plan is None:
+            return
+        if await self._is_completed(sim):
+            log.info("results already stored: announced again, nothing written")
+            await self._announce(sim)
+            return
+        phase = await self._plans.phase_of(sim)
+        if phase not in FINISHED_PHASES:
+            log.warning("simulation.completed of a simulation not finished", phase=phase)
+            return
+        cancelled = phase == CANCELLED
+        runs = await self._planned_results(plan)
+        missing = plan.runs_total - len(runs)
+        if missing and not cancelled:
+            if not last_try:
+                raise IncompleteResults(
+                    f"{missing} of {plan.runs_total} runs have no result stored yet"
+                )
+            log.warning("runs without a result counted as failed", runs_missing=missing)
+        succeeded = sum(run.get("status") == "completed" for run in runs)
         summary = results.summary_rows(runs)
         averaged = results.averaged_rows(runs)
         await self._store.put(
@@ -199,26 +301,40 @@ class CollectorService:
             results.to_csv(*averaged),
             content_type="text/csv",
         )
-        try:
-            submitted = await self._get_json(layout.simulation_key(sim, layout.SUBMITTED))
-        except ObjectNotFound:
-            submitted = {}
         manifest: layout.Manifest = {
-            "simulation_id": message.simulation_id,
-            "name": submitted.get("name", ""),
-            "spec": submitted.get("spec", {}),
-            "accepted_at": submitted.get("accepted_at"),
+            "simulation_id": sim,
+            "name": plan.name,
+            "spec": plan.spec,
+            "accepted_at": plan.accepted_at,
             "completed_at": datetime.now(UTC).isoformat(),
-            "cancelled": message.cancelled,
-            "runs_total": message.runs_total,
-            "runs_succeeded": message.succeeded,
-            "runs_failed": message.failed,
+            "cancelled": cancelled,
+            "runs_total": plan.runs_total,
+            "runs_succeeded": succeeded,
+            # a run lost on its way here failed, unless the simulation was cancelled first
+            "runs_failed": len(runs) - succeeded + (0 if cancelled else missing),
             "files": list(layout.MANIFEST_FILES),
         }
         # The manifest last: a simulation with one has all of its files (the layout's rule).
         await self._put_json(layout.simulation_key(sim, layout.MANIFEST), manifest)
+        self._with_manifest.add(sim)
+        self._without_manifest.discard(sim)
+        await self._announce(sim)
+
+    async def _planned_results(self, plan: AcceptedPlan) -> list[dict[str, Any]]:
+        """The stored result.json of every planned run (nothing else is stored, but the
+        tables are made of planned runs only all the same)."""
+        prefix = layout.runs_prefix(plan.simulation_id)
+        runs = []
+        for key in await self._store.list(prefix):
+            run_id = key.removeprefix(prefix).partition("/")[0]
+            if layout.is_result_key(key) and run_id in plan.run_ids:
+                runs.append(await self._get_json(key))
+        return runs
+
+    async def _announce(self, simulation_id: SimulationId) -> None:
+        prefix = layout.simulation_prefix(simulation_id)
         stored = ResultsStored(
-            simulation_id=message.simulation_id, location=self._store.location(prefix.rstrip("/"))
+            simulation_id=simulation_id, location=self._store.location(prefix.rstrip("/"))
         )
         await self._publish(stored)
         log.info("results stored", location=stored.location)

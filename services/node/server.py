@@ -4,6 +4,11 @@ Expected errors (a phase out of order, bad arrays, an unreachable peer) become g
 codes with a message that names the shard and the problem; the runner turns them into a
 failed run. The event loop runs the numba kernels directly: a shard serves one runner, and
 a kernel call is the work itself, not something to interleave with.
+
+The node answers only its runner (common/rpc/auth.py): ``Configure`` must carry the secret the
+node was started with and the new session's token; every other call, the runner's and the
+peers' deliveries alike, must carry that token, or it is refused with UNAUTHENTICATED before
+its message is read. The node connects only to the peer addresses of its configuration.
 """
 
 from __future__ import annotations
@@ -23,9 +28,16 @@ from grpclib.server import Stream
 from gossipsim.common.errors import InvalidInput, ProtocolMisuse
 from gossipsim.common.model.algorithms import Memory, Mode, Order, Rule
 from gossipsim.common.rpc import node_pb2 as pb
+from gossipsim.common.rpc.auth import (
+    MIN_CREDENTIAL_CHARACTERS,
+    SECRET_HEADER,
+    TOKEN_HEADER,
+    matches,
+    presented,
+)
 from gossipsim.common.rpc.node_grpc import NodeShardBase, NodeShardStub
+from gossipsim.common.rpc.transport import NodeTransport, parse_address
 from gossipsim.common.rpc.wire import (
-    GRPC_CONFIG,
     aggregates_to_proto,
     array_from_proto,
     array_to_proto,
@@ -80,10 +92,29 @@ def _batch_from_request(request: pb.DeliverRequest) -> Batch:
     )
 
 
-class NodeShardService(NodeShardBase):
-    """Serves one shard at a time; Configure replaces it, Terminate drops it."""
+def _refuse(message: str) -> GRPCError:
+    return GRPCError(Status.UNAUTHENTICATED, message)
 
-    def __init__(self, *, peer_timeout: float = 120.0) -> None:
+
+class NodeShardService(NodeShardBase):
+    """Serves one shard at a time; Configure replaces it, Terminate drops it.
+
+    ``secret`` is the launch secret a Configure must carry; ``transport`` says how to reach
+    the peers (TLS, the message cap).
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        transport: NodeTransport | None = None,
+        peer_timeout: float = 120.0,
+    ) -> None:
+        if len(secret) < MIN_CREDENTIAL_CHARACTERS:
+            raise ValueError(f"a node's secret must be at least {MIN_CREDENTIAL_CHARACTERS} long")
+        self._secret = secret
+        self._transport = transport or NodeTransport()
+        self._token: str | None = None  # the configured session's; None: no session
         self._engine: ShardEngine | None = None
         self._configuration_id = ""
         self._peers: list[NodeShardStub | None] = []
@@ -99,13 +130,46 @@ class NodeShardService(NodeShardBase):
 
     # --- helpers ---------------------------------------------------------------------------
 
+    def _admit_session(self, stream: Stream[Any, Any]) -> None:
+        """Let a call through only if it carries the configured session's token."""
+        if self._token is None:
+            raise _refuse("this node has no session; its runner must call Configure first")
+        if not matches(presented(stream.metadata, TOKEN_HEADER), self._token):
+            log.warning("call refused: no valid session token", peer=_peer(stream))
+            raise _refuse(f"a call needs the {TOKEN_HEADER} of the node's current session")
+
+    def _admit_configure(self, stream: Stream[Any, Any]) -> str:
+        """Let a Configure through only with the launch secret; return its new session token."""
+        if not matches(presented(stream.metadata, SECRET_HEADER), self._secret):
+            log.warning("Configure refused: no valid launch secret", peer=_peer(stream))
+            raise _refuse(f"Configure needs the {SECRET_HEADER} the node was started with")
+        token = presented(stream.metadata, TOKEN_HEADER)
+        if token is None or len(token) < MIN_CREDENTIAL_CHARACTERS:
+            raise _refuse(
+                f"Configure needs the new session's {TOKEN_HEADER} "
+                f"(at least {MIN_CREDENTIAL_CHARACTERS} characters)"
+            )
+        return token
+
     async def _handle(
         self,
         stream: Stream[Request, Reply],
         work: Callable[[Request], Awaitable[Reply]],
+        *,
+        admitted: bool = False,
     ) -> None:
+        """Check the caller (unless ``admitted`` already), then receive, work and reply.
+
+        Credentials are checked before the message is read, so a refused caller's bytes are
+        never parsed, and again once it has arrived: a Configure may have ended the session
+        while it did.
+        """
+        if not admitted:
+            self._admit_session(stream)
         request = await stream.recv_message()
         assert request is not None
+        if not admitted:
+            self._admit_session(stream)
         try:
             reply = await work(request)
         except (ProtocolMisuse, InvalidInput) as error:
@@ -140,6 +204,13 @@ class NodeShardService(NodeShardBase):
         """Deliver each peer its batch, all at once; fail naming the peer that did not answer."""
         engine = self._engine
         assert engine is not None
+        for peer in outgoing:
+            if not 0 <= peer < len(self._peers) or self._peers[peer] is None:
+                raise GRPCError(
+                    Status.PERMISSION_DENIED,
+                    f"shard {engine.index} was to deliver to shard {peer}, which is not a peer "
+                    "of its configuration; nothing was sent",
+                )
 
         async def deliver(peer: int, batch: Batch) -> None:
             stub = self._peers[peer]
@@ -169,14 +240,22 @@ class NodeShardService(NodeShardBase):
     # --- RPCs ------------------------------------------------------------------------------
 
     async def Configure(self, stream: Stream[pb.ConfigureRequest, pb.ConfigureReply]) -> None:
+        token = self._admit_configure(stream)
+
         async def work(request: pb.ConfigureRequest) -> pb.ConfigureReply:
             await self.close()
             self._engine = None
+            self._token = None  # the previous session is over, whether or not this one starts
             bounds = np.asarray(request.shard_bounds, dtype=np.int64)
             if len(bounds) < 2 or not 0 <= request.shard_index < len(bounds) - 1:
                 raise ValueError(f"shard index {request.shard_index} outside {len(bounds) - 1}")
             if len(request.peer_addresses) != len(bounds) - 1:
                 raise ValueError("one peer address per shard is required")
+            for peer, address in enumerate(request.peer_addresses):
+                try:
+                    parse_address(address)
+                except ValueError:
+                    raise ValueError(f"peer address {peer} is not host:port") from None
             algorithm = request.algorithm
             weights = array_from_proto(request.edge_weights, default="<f8")
             engine = ShardEngine(
@@ -199,12 +278,12 @@ class NodeShardService(NodeShardBase):
                 if peer == request.shard_index:
                     self._peers.append(None)
                     continue
-                host, _, port = address.rpartition(":")
-                channel = Channel(host, int(port), config=GRPC_CONFIG)
+                channel = self._transport.channel(address, token=token)  # connects when used
                 self._channels.append(channel)
                 self._peers.append(NodeShardStub(channel))
             self._engine = engine
             self._configuration_id = request.configuration_id
+            self._token = token
             release_free_memory()  # the parsed request's buffers
             log.info(
                 "shard configured",
@@ -217,7 +296,7 @@ class NodeShardService(NodeShardBase):
                 local_vertices=engine.n_local, halo_ids=array_to_proto(engine.halo_ids)
             )
 
-        await self._handle(stream, work)
+        await self._handle(stream, work, admitted=True)
 
     async def Reset(self, stream: Stream[pb.ResetRequest, pb.Empty]) -> None:
         async def work(request: pb.ResetRequest) -> pb.Empty:
@@ -357,6 +436,13 @@ class NodeShardService(NodeShardBase):
             await self.close()
             self._engine = None
             self._configuration_id = ""
+            self._token = None
             return pb.Empty()
 
         await self._handle(stream, work)
+
+
+def _peer(stream: Stream[Any, Any]) -> str:
+    """The caller's address, for the log of a refused call."""
+    address = stream.peer.addr()
+    return f"{address[0]}:{address[1]}" if address else "unknown"

@@ -6,6 +6,11 @@ as a series of turns, one per stretch of the initiation order that a single shar
 and their exact aggregates are merged after each round. Any shard error or timeout ends the
 run with :class:`ShardFailed` naming the shard, the phase and the round; nothing waits
 forever.
+
+Each session draws a fresh token (common/rpc/auth.py): ``Configure`` carries it with each
+node's launch secret, and every later call — and every delivery between the session's nodes —
+carries the token, which the nodes check. A message over the message cap fails the run as
+impossible (:class:`InvalidInput`): the same graph and shard count would fail again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import structlog
 from grpclib import GRPCError
 from grpclib.client import Channel
+from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 
 from gossipsim.common.errors import InvalidInput, ShardFailed
@@ -31,9 +37,9 @@ from gossipsim.common.model.convergence import DEFAULT_EPSILON, is_converged
 from gossipsim.common.model.initial_values import Initialization, initial_values
 from gossipsim.common.model.rng import run_key
 from gossipsim.common.rpc import node_pb2 as pb
+from gossipsim.common.rpc.auth import SECRET_HEADER, new_token
 from gossipsim.common.rpc.node_grpc import NodeShardStub
 from gossipsim.common.rpc.wire import (
-    GRPC_CONFIG,
     aggregates_from_proto,
     array_from_proto,
     array_to_proto,
@@ -98,6 +104,16 @@ def _failure_detail(error: BaseException) -> str:
     return repr(error)
 
 
+def _over_message_cap(phase: str, where: str, shard: int, error: GRPCError) -> InvalidInput:
+    """A run whose messages exceed the cap: impossible as it stands, so not retried."""
+    history = phase in ("RunRounds", "GetValues")
+    return InvalidInput(
+        f"{phase}{where} on node shard {shard} needs a larger gRPC message than node traffic "
+        f"allows ({error.message})" + ("; or sample fewer vertices or rounds" if history else ""),
+        field="history" if history else "shards",
+    )
+
+
 class ShardSession:
     """Node shards configured for one graph and algorithm; runs many runs on them.
 
@@ -123,6 +139,7 @@ class ShardSession:
         self._edge_weights = edge_weights
         self._call_timeout = call_timeout
         self._configuration_id = uuid.uuid4().hex
+        self._token = new_token()  # this session's; the nodes refuse calls without it
         self._addresses: list[str] = []
         self._channels: list[Channel] = []
         self._stubs: list[NodeShardStub] = []
@@ -149,15 +166,18 @@ class ShardSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._healthy:
-            try:
+        try:
+            if self._healthy:
                 await self._all("Terminate", lambda k, stub: stub.Terminate(pb.Empty()))
-            except ShardFailed:
-                self._healthy = False
-        for channel in self._channels:
-            channel.close()
-        self._channels, self._stubs = [], []
-        await self._launcher.release(self._addresses, healthy=self._healthy)
+        except BaseException as error:  # cancelled, or a node that failed to end its session
+            self._healthy = False
+            if not isinstance(error, ShardFailed):
+                raise
+        finally:
+            for channel in self._channels:
+                channel.close()
+            self._channels, self._stubs = [], []
+            await self._launcher.release(self._addresses, healthy=self._healthy)
 
     async def _call(self, shard: int, phase: str, call: Awaitable[T], round_number: int = 0) -> T:
         try:
@@ -165,6 +185,8 @@ class ShardSession:
         except (TimeoutError, GRPCError, OSError, StreamTerminatedError) as error:
             self._healthy = False
             where = f" of round {round_number}" if round_number else " (before round 1)"
+            if isinstance(error, GRPCError) and error.status is Status.RESOURCE_EXHAUSTED:
+                raise _over_message_cap(phase, where, shard, error) from error
             raise ShardFailed(
                 f"node shard {shard} at {self._addresses[shard]} failed during {phase}{where}: "
                 f"{_failure_detail(error)}"
@@ -190,9 +212,9 @@ class ShardSession:
         return [r for r in results if not isinstance(r, BaseException)]  # all: none failed
 
     async def _configure(self) -> None:
+        transport = self._launcher.transport
         for address in self._addresses:
-            host, _, port = address.rpartition(":")
-            channel = Channel(host, int(port), config=GRPC_CONFIG)
+            channel = transport.channel(address, token=self._token)
             self._channels.append(channel)
             self._stubs.append(NodeShardStub(channel))
         algorithm = pb.AlgorithmConfig(
@@ -207,6 +229,7 @@ class ShardSession:
 
         def configure(k: int, stub: NodeShardStub) -> Awaitable[pb.ConfigureReply]:
             piece = slices[k]
+            secret = self._launcher.launch_secret(self._addresses[k])
             return stub.Configure(
                 pb.ConfigureRequest(
                     configuration_id=self._configuration_id,
@@ -220,7 +243,8 @@ class ShardSession:
                     ),
                     algorithm=algorithm,
                     num_vertices=self.graph.n,
-                )
+                ),
+                metadata={SECRET_HEADER: secret},
             )
 
         replies = await self._all("Configure", configure)

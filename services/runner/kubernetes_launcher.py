@@ -34,6 +34,11 @@ Design decisions:
   an empty shard; better the run fails and is retried as a whole.
 * The earlier simulator's topology, one pod per vertex, is a run that asks for as many shards
   as vertices: nothing here depends on the count (creations go at most 16 at a time).
+* **A launch secret per run** (node_pods.py): every pod of a run is started with it, and only
+  this runner, which drew it, can configure them. Node traffic to pods is plaintext: the
+  kubelet's gRPC probes cannot speak TLS, so a runner with ``GOSSIPSIM_NODE_TLS_*`` set refuses
+  to start with this launcher rather than fail every run; the NetworkPolicy and the tokens
+  protect the traffic in the cluster.
 """
 
 from __future__ import annotations
@@ -51,8 +56,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gossipsim.common.errors import ShardFailed
+from gossipsim.common.rpc.transport import NodeTransport
 from gossipsim.common.runtime.kubernetes import kubernetes_api
-from gossipsim.common.runtime.settings import KubernetesSettings
+from gossipsim.common.runtime.settings import KubernetesSettings, NodeTrafficSettings
 from gossipsim.common.runtime.variables import NODE_PORT
 from gossipsim.runner.local_launcher import check_health
 from gossipsim.runner.node_pods import (
@@ -129,24 +135,35 @@ class KubernetesNodeLauncher:
         *,
         api: client.ApiClient,
         settings: KubernetesSettings,
-        health_check: HealthCheck = check_health,
+        health_check: HealthCheck | None = None,
         poll_interval: float = 1.0,
         health_timeout: float = 2.0,
         log_level: str = "info",
+        traffic: NodeTrafficSettings | None = None,
     ) -> None:
+        traffic = traffic or NodeTrafficSettings()
+        if traffic.tls is not None:
+            raise ValueError(
+                "node pods started per run have no TLS (the kubelet's gRPC probes cannot speak "
+                "it): unset GOSSIPSIM_NODE_TLS_CERT, _KEY and _CA for the kubernetes launcher"
+            )
+        self._transport = traffic.transport()
         self._api = api
         self._core = client.CoreV1Api(api)
         self._networking = client.NetworkingV1Api(api)
         self._settings = settings
         self._namespace = settings.namespace
-        self._health_check = health_check
+        self._health_check: HealthCheck = health_check or self._check_health
         self._poll_interval = poll_interval
         self._health_timeout = health_timeout
         self._log_level = log_level
         # this runner: in a pod its name (the downward API); elsewhere the host name
         self._launcher = label_value(settings.pod_name or socket.gethostname())
         self.manifests = NodePodManifests.for_runner(
-            settings, launcher=self._launcher, log_level=log_level
+            settings,
+            launcher=self._launcher,
+            log_level=log_level,
+            max_message_bytes=traffic.max_message_bytes,
         )
         self._runs: dict[str, RunObjects] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -182,6 +199,19 @@ class KubernetesNodeLauncher:
         await self.close()
 
     # --- NodeLauncher ------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> NodeTransport:
+        return self._transport
+
+    def launch_secret(self, address: str) -> str:
+        for run in self._runs.values():
+            if address in run.addresses:
+                return run.secret
+        raise KeyError(f"no run of this launcher has a node at {address}")
+
+    async def _check_health(self, address: str, *, timeout: float) -> None:
+        await check_health(address, timeout=timeout, transport=self._transport)
 
     async def acquire(self, count: int, *, run_id: str) -> list[str]:
         if count < 1:
@@ -386,11 +416,16 @@ class KubernetesNodeLauncher:
 
 @contextlib.asynccontextmanager
 async def kubernetes_launcher(
-    settings: KubernetesSettings, *, log_level: str = "info"
+    settings: KubernetesSettings,
+    *,
+    log_level: str = "info",
+    traffic: NodeTrafficSettings | None = None,
 ) -> AsyncIterator[KubernetesNodeLauncher]:
     """The launcher with its own API client, started (orphans reaped) and closed after."""
     async with (
         kubernetes_api() as api,
-        KubernetesNodeLauncher(api=api, settings=settings, log_level=log_level) as launcher,
+        KubernetesNodeLauncher(
+            api=api, settings=settings, log_level=log_level, traffic=traffic
+        ) as launcher,
     ):
         yield launcher

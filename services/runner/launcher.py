@@ -5,14 +5,30 @@ ends — healthy ones for reuse, failed ones to be discarded. Implementations: l
 (:mod:`gossipsim.runner.local_launcher`), pods per run on Kubernetes
 (:mod:`gossipsim.runner.kubernetes_launcher`), a fixed pool
 (:mod:`gossipsim.runner.static_launcher`).
+
+A launcher also says how to reach its nodes: the transport (TLS, the message cap) and each
+node's launch secret, which the runner's ``Configure`` must carry (common/rpc/auth.py). A
+launcher that starts nodes makes a fresh secret for each node or run and hands it to the node
+through its environment; a static pool's nodes share the operator's ``GOSSIPSIM_NODE_SECRET``.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from gossipsim.common.rpc.transport import NodeTransport
+
 
 class NodeLauncher(Protocol):
+    @property
+    def transport(self) -> NodeTransport:
+        """How to connect to this launcher's nodes."""
+        ...
+
+    def launch_secret(self, address: str) -> str:
+        """The secret the node at ``address`` (one this launcher handed out) was started with."""
+        ...
+
     async def acquire(self, count: int, *, run_id: str) -> list[str]:
         """``count`` ready node services (``host:port``), each passing its health check."""
         ...

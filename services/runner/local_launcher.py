@@ -3,6 +3,11 @@
 Starting a node costs about a second (numba and numpy imports), so released healthy nodes
 wait in a pool; a node that failed is killed, never reused. A node tells its port by the node
 handshake (``gossipsim.common.contracts.node_handshake``): its first line on standard output.
+
+Each node listens on 127.0.0.1 only and gets a launch secret of its own, drawn here and given
+in its environment (which other users cannot read), so only this runner can configure it.
+Its traffic settings (message cap, TLS files) are this launcher's, set explicitly rather than
+inherited, so that both ends always agree.
 """
 
 from __future__ import annotations
@@ -20,10 +25,17 @@ from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from gossipsim.common.contracts.node_handshake import PARENT_PID_VARIABLE, parse_ready_line
 from gossipsim.common.errors import ShardFailed
+from gossipsim.common.rpc.auth import new_token
+from gossipsim.common.rpc.transport import NodeTransport
+from gossipsim.common.runtime.settings import NodeTrafficSettings
 from gossipsim.common.runtime.variables import (
     CLI_LOG_LEVEL,
     LOG_LEVEL_VAR,
+    NODE_SECRET_VAR,
     NODE_STARTUP_TIMEOUT_SECONDS,
+    NODE_TLS_CA_VAR,
+    NODE_TLS_CERT_VAR,
+    NODE_TLS_KEY_VAR,
 )
 
 log = structlog.get_logger(__name__)
@@ -50,10 +62,14 @@ def node_environment(parent: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-async def check_health(address: str, *, timeout: float) -> None:
-    """Raise ShardFailed unless the node at ``address`` reports SERVING."""
-    host, _, port = address.rpartition(":")
-    channel = Channel(host, int(port))
+_TRAFFIC_VARIABLES = (NODE_SECRET_VAR, NODE_TLS_CERT_VAR, NODE_TLS_KEY_VAR, NODE_TLS_CA_VAR)
+
+
+async def check_health(
+    address: str, *, timeout: float, transport: NodeTransport | None = None
+) -> None:
+    """Raise ShardFailed unless the node at ``address`` reports SERVING (no credentials)."""
+    channel: Channel = (transport or NodeTransport()).channel(address)
     try:
         reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=timeout)
     except (TimeoutError, OSError, Exception) as error:  # any failure means unhealthy
@@ -65,7 +81,12 @@ async def check_health(address: str, *, timeout: float) -> None:
 
 
 class LocalProcessLauncher:
-    """Starts node services as child processes on 127.0.0.1 and pools them."""
+    """Starts node services as child processes on 127.0.0.1 and pools them.
+
+    ``traffic``: the message cap and TLS files of the nodes and of the channels to them (its
+    ``secret`` is not used: every node gets a fresh one, or ``secret`` if given — for tests
+    that hand these nodes to a static pool).
+    """
 
     def __init__(
         self,
@@ -73,18 +94,45 @@ class LocalProcessLauncher:
         startup_timeout: float = NODE_STARTUP_TIMEOUT_SECONDS,
         python: str = sys.executable,
         log_level: str = CLI_LOG_LEVEL,
+        traffic: NodeTrafficSettings | None = None,
+        secret: str | None = None,
     ) -> None:
         self._startup_timeout = startup_timeout
         self._log_level = log_level
         self._python = python
+        self._traffic = traffic or NodeTrafficSettings()
+        self._transport = self._traffic.transport()
+        self._secret = secret
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._secrets: dict[str, str] = {}
         self._idle: list[str] = []
+
+    @property
+    def transport(self) -> NodeTransport:
+        return self._transport
+
+    def launch_secret(self, address: str) -> str:
+        return self._secrets[address]
 
     def process(self, address: str) -> asyncio.subprocess.Process:
         """The process behind an address (tests use it to kill a node mid-run)."""
         return self._processes[address]
 
+    def _environment(self, secret: str) -> dict[str, str]:
+        """What a node process gets: what it needs of ours, and this launcher's settings."""
+        env = node_environment(os.environ)
+        for variable in _TRAFFIC_VARIABLES:  # never the runner's own: ours, or none
+            env.pop(variable.name, None)
+        return {
+            **env,
+            **self._traffic.environment(),
+            NODE_SECRET_VAR.name: secret,
+            LOG_LEVEL_VAR.name: self._log_level,
+            PARENT_PID_VARIABLE: str(os.getpid()),  # they exit if we die
+        }
+
     async def _start_one(self) -> str:
+        secret = self._secret or new_token()
         process = await asyncio.create_subprocess_exec(
             self._python,
             "-m",
@@ -95,11 +143,7 @@ class LocalProcessLauncher:
             "0",
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # node logs go where the runner's go
-            env={
-                **node_environment(os.environ),
-                LOG_LEVEL_VAR.name: self._log_level,
-                PARENT_PID_VARIABLE: str(os.getpid()),  # they exit if we die
-            },
+            env=self._environment(secret),
         )
         assert process.stdout is not None
         try:
@@ -119,6 +163,7 @@ class LocalProcessLauncher:
             )
         address = f"127.0.0.1:{port}"
         self._processes[address] = process
+        self._secrets[address] = secret
         log.debug("node started", address=address, pid=process.pid)
         return address
 
@@ -127,7 +172,7 @@ class LocalProcessLauncher:
         while self._idle and len(reused) < count:
             address = self._idle.pop()
             try:
-                await check_health(address, timeout=5.0)
+                await check_health(address, timeout=5.0, transport=self._transport)
                 reused.append(address)
             except ShardFailed:
                 await self._stop(address)
@@ -143,6 +188,7 @@ class LocalProcessLauncher:
 
     async def _stop(self, address: str) -> None:
         process = self._processes.pop(address, None)
+        self._secrets.pop(address, None)
         if process is None:
             return
         if process.returncode is None:

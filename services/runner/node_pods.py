@@ -14,7 +14,12 @@ awaited and deleted is the launcher's business (kubernetes_launcher.py); what th
   capabilities, no service account token; restart policy Never (a restarted node would
   answer its health check with an empty shard);
 * the NetworkPolicy lets node pods talk to the other pods of their own run and to runners,
-  on the gRPC port only, and reach nothing but DNS.
+  on the gRPC port only, and reach nothing but DNS;
+* a node pod listens on every interface of its own network namespace (``--host 0.0.0.0`` and
+  ``GOSSIPSIM_NODE_HOST``: the default, loopback, would not be reachable), obeys only the
+  runner that knows the run's launch secret (``GOSSIPSIM_NODE_SECRET``, drawn per run), and
+  has the runner's message cap. The secret is in the pod's spec: whoever may read pods in the
+  namespace may read it while the run lasts, as they may read the runner's own environment.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gossipsim.common.rpc.auth import new_token
+from gossipsim.common.rpc.message_limit import DEFAULT_MAX_MESSAGE_BYTES
 from gossipsim.common.runtime.settings import KubernetesSettings
-from gossipsim.common.runtime.variables import LOG_LEVEL_VAR, NODE_PORT
+from gossipsim.common.runtime.variables import (
+    LOG_LEVEL_VAR,
+    NODE_HOST_VAR,
+    NODE_MAX_MESSAGE_BYTES_VAR,
+    NODE_PORT,
+    NODE_SECRET_VAR,
+)
 
 APP_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -55,6 +68,7 @@ class RunObjects:
     service: str
     policy: str
     addresses: list[str] = field(default_factory=list)
+    secret: str = field(default_factory=new_token, repr=False)  # the run's launch secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +82,16 @@ class NodePodManifests:
     cpu: str
     memory: str
     log_level: str
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     @classmethod
     def for_runner(
-        cls, settings: KubernetesSettings, *, launcher: str, log_level: str
+        cls,
+        settings: KubernetesSettings,
+        *,
+        launcher: str,
+        log_level: str,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> NodePodManifests:
         owner: dict[str, Any] | None = None
         if settings.pod_name and settings.pod_uid:
@@ -91,6 +111,7 @@ class NodePodManifests:
             cpu=settings.node_cpu,
             memory=settings.node_memory,
             log_level=log_level,
+            max_message_bytes=max_message_bytes,
         )
 
     def labels(self, run: RunObjects) -> dict[str, str]:
@@ -153,6 +174,12 @@ class NodePodManifests:
                             {"name": "NUMBA_CACHE_DIR", "value": "/tmp/numba"},
                             {"name": "HOME", "value": "/tmp"},
                             {"name": LOG_LEVEL_VAR.name, "value": self.log_level},
+                            {"name": NODE_HOST_VAR.name, "value": "0.0.0.0"},
+                            {"name": NODE_SECRET_VAR.name, "value": run.secret},
+                            {
+                                "name": NODE_MAX_MESSAGE_BYTES_VAR.name,
+                                "value": str(self.max_message_bytes),
+                            },
                         ],
                         "ports": [{"name": "grpc", "containerPort": NODE_PORT, "protocol": "TCP"}],
                         "resources": {"requests": resources, "limits": dict(resources)},

@@ -1,10 +1,20 @@
 """The runner service: takes run.start commands off the runs queue and runs them on node shards.
 
+A run.start is not taken on trust: anyone who can reach the broker can publish one, past the
+scheduler. Before any work (before run.started, before a node starts) its plan is checked as
+the scheduler checks a spec: the graph is built by the same ``load_graph`` with this runner's
+limits, gossip must be able to run on it (``check_runnable``), and the execution settings must
+fit the graph and the limits (:func:`~gossipsim.common.spec.plan_checks.check_settings_for_graph`).
+A plan that fails is impossible (below): dead-lettered with the field named.
+
 Node shards are configured once per (graph, algorithm, shards) and reused for every run that
 shares them — pooled, not started per run — so a sweep of thousands of small runs costs a
-Reset and a RunRounds call each. Round telemetry goes out in batches (one run.round message per
-``telemetry_batch`` rounds), then run.completed; the command is acked only after those events
-are published (confirmed), so a runner that dies mid-run leaves the command to be redelivered.
+Reset and a RunRounds call each. Built graphs and warm sessions are kept within a memory budget
+(``cache_bytes``; :mod:`gossipsim.runner.graph_cache`), least recently used out first. Round
+telemetry goes out in parts (run.round messages of at most ``telemetry_batch`` rounds, each
+under the message cap: :mod:`gossipsim.runner.telemetry`), then run.completed; the command is
+acked only after those events are published (confirmed), so a runner that dies mid-run leaves
+the command to be redelivered.
 
 What happens to a command that does not complete, by the error tree of
 :mod:`gossipsim.common.errors`:
@@ -12,6 +22,8 @@ What happens to a command that does not complete, by the error tree of
 * impossible (:class:`InvalidInput`: invalid graph, algorithm or settings, the same on every
   try) — dead-lettered at once with the reason; the scheduler sees the dead letter and fails
   the run;
+* its results cannot be reported (:class:`TelemetryTooLarge`: one round's telemetry over the
+  message cap, which the spec check's history cap prevents) — run.failed, not retryable;
 * its node services failed (:class:`RunAborted`) — run.failed (retryable): the scheduler starts
   it again, and this runner discards those nodes, so the next attempt gets fresh ones;
 * any other exception (``ValueError``, ``KeyError`` …: a bug, never taken for bad input) —
@@ -34,11 +46,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import hashlib
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import orjson
@@ -46,12 +60,15 @@ import structlog
 
 from gossipsim.common.errors import InvalidInput, RunAborted
 from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.inputs import SERVICE_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.graphs.metrics import compute_metrics
+from gossipsim.common.graphs.runnable import check_runnable
 from gossipsim.common.graphs.sources import load_graph
 from gossipsim.common.messaging.bus import Bus, Consumer, Delivery, QueueSpec
 from gossipsim.common.messaging.consuming import message_context, message_or_dead_letter
 from gossipsim.common.messaging.messages import (
+    MAX_MESSAGE_BYTES,
     Message,
     RunCompleted,
     RunFailed,
@@ -60,6 +77,7 @@ from gossipsim.common.messaging.messages import (
     RunStart,
     RunStarted,
     SimulationCompleted,
+    encode,
 )
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
@@ -69,11 +87,27 @@ from gossipsim.common.runtime.variables import (
     DRAIN_SECONDS,
     HEARTBEAT_SECONDS,
     RUN_ACK_AFTER_SECONDS,
+    RUNNER_CACHE_BYTES,
 )
-from gossipsim.common.spec.run_plan import ExecutionSettings
+from gossipsim.common.spec.plan_checks import PLAN_FIELDS, check_settings_for_graph
+from gossipsim.common.spec.run_plan import DEFAULT_MAX_SHARDS, ExecutionSettings, RunPlan
+from gossipsim.common.storage.graph_objects import fetched_graph_inputs
+from gossipsim.common.storage.store import ObjectStore
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
+from gossipsim.runner.graph_cache import (
+    BudgetCache,
+    LoadedGraph,
+    graph_footprint,
+    session_footprint,
+)
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.simulate import selection_weights
+from gossipsim.runner.telemetry import (
+    TelemetryPart,
+    TelemetryTooLarge,
+    part_budget,
+    telemetry_parts,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -82,8 +116,10 @@ log = structlog.get_logger(__name__)
 class RunnerSettings:
     name: str = "runner"
     prefetch: int = 1
-    telemetry_batch: int = 100  # rounds per run.round message
-    sessions_kept: int = 4  # configured shard sets kept warm
+    telemetry_batch: int = 100  # rounds per run.round message, at most (and under the cap)
+    sessions_kept: int = 4  # configured shard sets kept warm, at most (and within cache_bytes)
+    cache_bytes: int = RUNNER_CACHE_BYTES  # graphs and sessions kept between runs (estimated)
+    max_shards: int = DEFAULT_MAX_SHARDS  # the most shards a run.start may ask for
     # The defaults are a deployment's (common/runtime/variables.py), so both modes behave alike.
     call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one node call may take
     ack_after: float = RUN_ACK_AFTER_SECONDS  # before a long run's command is acked (heartbeats)
@@ -96,6 +132,7 @@ class Outcome(enum.Enum):
     COMPLETED = "completed"  # results published
     IMPOSSIBLE = "impossible"  # InvalidInput: the same on every try
     NODES_FAILED = "nodes failed"  # RunAborted: retry on fresh nodes
+    UNREPORTABLE = "unreportable"  # TelemetryTooLarge: run.failed, not retryable
     BUG = "bug"  # any other exception: requeue, dead-letter at the delivery limit
     SIMULATION_FINISHED = "simulation finished"  # cancelled while it ran
 
@@ -106,44 +143,81 @@ class RunOutcome:
     error: str = ""
 
 
-class _SessionPool:
-    """Configured ShardSessions by (graph, algorithm, shards), least recently used out first."""
+_GRAPH = "graph|"  # cache keys of built graphs
+_SESSION = "session|"  # cache keys of warm shard sessions
+Kept: TypeAlias = LoadedGraph | ShardSession  # what a runner keeps between runs
 
-    def __init__(self, launcher: NodeLauncher, size: int, call_timeout: float) -> None:
+
+async def _release(values: Iterable[Kept]) -> None:
+    """Let go of what the cache evicted: a session's nodes go back to the launcher."""
+    for value in values:
+        if isinstance(value, ShardSession):
+            await value.__aexit__(None, None, None)
+
+
+class _SessionPool:
+    """Configured ShardSessions by (graph, algorithm, shards), kept in the runner's cache (at
+    most ``size`` of them), least recently used out first. A session too large for the cache is
+    used for its run and closed after it."""
+
+    def __init__(
+        self, launcher: NodeLauncher, cache: BudgetCache[Kept], size: int, call_timeout: float
+    ) -> None:
         self._launcher = launcher
+        self._cache = cache
         self._size = size
         self._call_timeout = call_timeout
-        self._sessions: OrderedDict[str, ShardSession] = OrderedDict()
 
     async def get(
         self, key: str, graph: Graph, algorithm: Algorithm, shards: int, seed: int
     ) -> ShardSession:
-        session = self._sessions.pop(key, None)
-        if session is None:
-            while len(self._sessions) >= self._size:
-                _, oldest = self._sessions.popitem(last=False)
-                await oldest.__aexit__(None, None, None)
-            session = ShardSession(
-                graph=graph,
-                algorithm=algorithm,
-                launcher=self._launcher,
-                shards=shards,
-                edge_weights=selection_weights(graph, algorithm, seed=seed),
-                call_timeout=self._call_timeout,
-            )
-            await session.__aenter__()
-        self._sessions[key] = session
+        cached = self._cache.get(_SESSION + key)
+        if isinstance(cached, ShardSession):
+            return cached
+        footprint = session_footprint(graph)
+        # room first: the nodes of evicted sessions go back before new ones are acquired
+        await _release(self._cache.reserve(footprint))
+        await self._keep_at_most(self._size - 1)
+        session = ShardSession(
+            graph=graph,
+            algorithm=algorithm,
+            launcher=self._launcher,
+            shards=shards,
+            edge_weights=selection_weights(graph, algorithm, seed=seed),
+            call_timeout=self._call_timeout,
+        )
+        await session.__aenter__()
+        await _release(self._cache.put(_SESSION + key, session, footprint).evicted)
         return session
 
-    async def discard(self, key: str) -> None:
-        session = self._sessions.pop(key, None)
-        if session is not None:
+    async def done(self, key: str, session: ShardSession, *, failed: bool = False) -> None:
+        """After a run on ``session``: closed if the run failed (its nodes failed or are
+        mid-call) or if it was too large to keep; kept warm otherwise."""
+        if failed:
+            self._cache.pop(_SESSION + key)
+        if _SESSION + key not in self._cache:
             await session.__aexit__(None, None, None)
 
+    async def _keep_at_most(self, count: int) -> None:
+        sessions = [key for key in self._cache if key.startswith(_SESSION)]
+        for key in sessions[: max(0, len(sessions) - count)]:
+            await _release([value] if (value := self._cache.pop(key)) is not None else [])
+
     async def close(self) -> None:
-        while self._sessions:
-            _, session = self._sessions.popitem()
-            await session.__aexit__(None, None, None)
+        await _release(self._cache.clear())
+
+
+def _check_echo_fits(command: RunStart) -> None:
+    """InvalidInput unless run.completed and run.failed, which carry the command's plan, will
+    fit a message: a run whose outcome cannot be sent is not started."""
+    size, budget = len(encode(command)), part_budget(MAX_MESSAGE_BYTES)
+    if size > budget:
+        raise InvalidInput(
+            f"the run.start takes {size:,} bytes; its outcome, which carries the same plan, would"
+            f" not fit a message ({budget:,} bytes): sample fewer vertices, give a large graph"
+            " as a file or store object rather than inline",
+            field="plan",
+        )
 
 
 def _run_settings(settings: ExecutionSettings, call_timeout: float) -> RunSettings:
@@ -170,13 +244,22 @@ class RunnerService:
         launcher: NodeLauncher,
         settings: RunnerSettings = RunnerSettings(),
         limits: GraphLimits = DEFAULT_LIMITS,
+        inputs: GraphInputs = SERVICE_INPUTS,
+        graph_store: ObjectStore | None = None,
     ) -> None:
+        """``inputs``: which local graph files a plan may name (none, unless the deployment
+        sets roots; embedded mode passes any); ``graph_store``: where ``{object: graphs/…}``
+        sources are fetched from."""
         self._bus = bus
         self._topology = topology
         self._settings = settings
         self._limits = limits
-        self._pool = _SessionPool(launcher, settings.sessions_kept, settings.call_timeout)
-        self._graphs: dict[str, tuple[Graph, dict[str, Any]]] = {}
+        self._inputs = inputs
+        self._graph_store = graph_store
+        self._cache: BudgetCache[Kept] = BudgetCache(settings.cache_bytes)
+        self._pool = _SessionPool(
+            launcher, self._cache, settings.sessions_kept, settings.call_timeout
+        )
         self._consumer: Consumer | None = None
         self._feed: Consumer | None = None
         self._lock = asyncio.Lock()
@@ -206,14 +289,46 @@ class RunnerService:
     async def _publish(self, message: Message) -> None:
         await publish_message(self._bus, self._topology, message)
 
-    def _graph(self, source: dict[str, Any]) -> tuple[str, Graph, dict[str, Any]]:
-        """Load (once) a graph and its metrics; the source's canonical JSON is the cache key."""
-        key = orjson.dumps(source, option=orjson.OPT_SORT_KEYS).decode()
-        if key not in self._graphs:
-            graph = load_graph(source, limits=self._limits)
-            self._graphs[key] = (graph, compute_metrics(graph).to_dict())
-        graph, metrics = self._graphs[key]
-        return key, graph, metrics
+    async def _checked_graph(self, plan: RunPlan) -> tuple[str, LoadedGraph]:
+        """The plan's graph with its metrics, checked as the scheduler checks a spec's graphs
+        and its settings; :class:`InvalidInput` naming the plan's field if it is not runnable.
+
+        Built off the event loop (a large graph takes seconds: heartbeats and health checks
+        go on meanwhile), then kept in the cache by a digest of the source's canonical JSON."""
+        source = orjson.dumps(plan.graph.source, option=orjson.OPT_SORT_KEYS)
+        key = hashlib.blake2b(source, digest_size=16).hexdigest()
+        loaded = self._cache.get(_GRAPH + key)
+        if isinstance(loaded, LoadedGraph):
+            self._check_plan(plan, loaded.graph)
+            return key, loaded
+        async with fetched_graph_inputs(
+            plan.graph.source, self._inputs, self._graph_store, field="plan.graph.source"
+        ) as inputs:
+            loaded = await asyncio.to_thread(self._build_graph, plan, inputs)
+        await _release(self._cache.put(_GRAPH + key, loaded, graph_footprint(loaded)).evicted)
+        return key, loaded
+
+    def _build_graph(self, plan: RunPlan, inputs: GraphInputs) -> LoadedGraph:
+        """Build a run.start's graph and check it and the plan's settings, then compute its
+        metrics (the costly part, left for a plan that passed): nothing taken on trust."""
+        graph = load_graph(
+            plan.graph.source, limits=self._limits, field="plan.graph.source", inputs=inputs
+        )
+        check_runnable(graph, field="plan.graph.source")
+        self._check_plan(plan, graph)
+        return LoadedGraph(graph=graph, metrics=compute_metrics(graph).to_dict())
+
+    def _check_plan(self, plan: RunPlan, graph: Graph) -> None:
+        """The plan's execution settings against its graph, as the scheduler checks a spec
+        (the graph itself is checked where it is built: :meth:`_build_graph`)."""
+        check_settings_for_graph(
+            plan.settings,
+            graph_name=plan.graph.name,
+            vertices=graph.n,
+            has_values=graph.initial_values is not None,
+            max_shards=self._settings.max_shards,
+            fields=PLAN_FIELDS,
+        )
 
     async def _simulation_finished(self, delivery: Delivery) -> None:
         """simulation.completed: skip that simulation's queued runs, stop its running one."""
@@ -309,7 +424,7 @@ class RunnerService:
         if result.outcome is Outcome.IMPOSSIBLE and not acked:
             await delivery.dead_letter(f"impossible run: {result.error}")
             return
-        if result.outcome is Outcome.IMPOSSIBLE:
+        if result.outcome in (Outcome.IMPOSSIBLE, Outcome.UNREPORTABLE):
             await self._publish(self._failed(command, result.error, retryable=False))
         elif result.outcome is Outcome.NODES_FAILED or (result.outcome is Outcome.BUG and acked):
             await self._publish(self._failed(command, result.error, retryable=True))
@@ -328,27 +443,23 @@ class RunnerService:
     async def _run(self, command: RunStart) -> RunOutcome:
         bound = log.bind(attempt=command.attempt)  # the ids are in the message context
         plan = command.plan
-        await self._publish(
-            RunStarted(
-                simulation_id=command.simulation_id,
-                run_id=command.run_id,
-                attempt=command.attempt,
-                runner=self._settings.name,
-            )
-        )
         started = time.perf_counter()
         try:
-            key, graph, metrics = self._graph(plan.graph.source)
-            algorithm = plan.resolve_algorithm()
-            shards = plan.settings.shards
-            session_key = f"{key}|{algorithm!r}|{shards}"
-            session = await self._pool.get(session_key, graph, algorithm, shards, plan.seed)
-            settings = _run_settings(plan.settings, self._settings.call_timeout)
-            try:
-                result = await session.run(run_id=command.run_id, seed=plan.seed, settings=settings)
-            except (RunAborted, asyncio.CancelledError):
-                await self._pool.discard(session_key)  # its nodes failed or are mid-call
-                raise
+            _check_echo_fits(command)
+            key, loaded = await self._checked_graph(plan)  # before any work: nothing on trust
+            await self._publish(
+                RunStarted(
+                    simulation_id=command.simulation_id,
+                    run_id=command.run_id,
+                    attempt=command.attempt,
+                    runner=self._settings.name,
+                )
+            )
+            result = await self._run_on_shards(command, key, loaded.graph)
+            parts = self._telemetry_parts(command, result)
+        except TelemetryTooLarge as error:
+            bound.warning("run cannot report its results", error=str(error))
+            return RunOutcome(Outcome.UNREPORTABLE, f"{error}")
         except InvalidInput as error:
             bound.warning("run is impossible", error=str(error))
             return RunOutcome(Outcome.IMPOSSIBLE, f"{error}")
@@ -358,8 +469,26 @@ class RunnerService:
         except Exception as error:  # a bug, whatever its type: never taken for bad input
             bound.exception("run raised")
             return RunOutcome(Outcome.BUG, f"{error!r}")
-        await self._publish_result(command, metrics, result, time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        await self._publish_result(command, loaded.metrics, result, parts, duration)
         return RunOutcome(Outcome.COMPLETED)
+
+    async def _run_on_shards(self, command: RunStart, graph_key: str, graph: Graph) -> RunResult:
+        """The run on a warm (or new) session of its graph, algorithm and shard count."""
+        plan = command.plan
+        algorithm = plan.resolve_algorithm()
+        shards = plan.settings.shards
+        session_key = f"{graph_key}|{algorithm!r}|{shards}"
+        session = await self._pool.get(session_key, graph, algorithm, shards, plan.seed)
+        settings = _run_settings(plan.settings, self._settings.call_timeout)
+        failed = False
+        try:
+            return await session.run(run_id=command.run_id, seed=plan.seed, settings=settings)
+        except (RunAborted, asyncio.CancelledError):
+            failed = True  # its nodes failed or are mid-call: not to be used again
+            raise
+        finally:
+            await self._pool.done(session_key, session, failed=failed)
 
     def _failed(self, command: RunStart, error: str, *, retryable: bool) -> RunFailed:
         return RunFailed(
@@ -371,25 +500,43 @@ class RunnerService:
             plan=command.plan,
         )
 
+    def _telemetry_parts(self, command: RunStart, result: RunResult) -> list[TelemetryPart]:
+        """The run's rounds (with their history) in parts that each fit a run.round message:
+        worked out before anything is published, so a run that cannot report its telemetry
+        fails whole rather than leave part of it behind (:class:`TelemetryTooLarge`)."""
+        rounds: list[dict[str, Any]] = [a.to_dict() for a in result.aggregates]
+        for r, sample in result.history:
+            rounds[r]["history"] = sample.tolist()
+        empty = RunRound(
+            simulation_id=command.simulation_id,
+            run_id=command.run_id,
+            attempt=command.attempt,
+            first_round=len(rounds),  # the most digits a part's first round can have
+            rounds=[],
+        )
+        return telemetry_parts(
+            rounds,
+            max_rounds=self._settings.telemetry_batch,
+            max_bytes=part_budget(MAX_MESSAGE_BYTES),
+            overhead=len(encode(empty)),
+        )
+
     async def _publish_result(
         self,
         command: RunStart,
         metrics: dict[str, Any],
         result: RunResult,
+        parts: list[TelemetryPart],
         duration: float,
     ) -> None:
-        rounds = [a.to_dict() for a in result.aggregates]
-        for r, sample in result.history:
-            rounds[r]["history"] = sample.tolist()
-        batch = self._settings.telemetry_batch
-        for first in range(0, len(rounds), batch):
+        for part in parts:
             await self._publish(
                 RunRound(
                     simulation_id=command.simulation_id,
                     run_id=command.run_id,
                     attempt=command.attempt,
-                    first_round=first,
-                    rounds=rounds[first : first + batch],
+                    first_round=part.first_round,
+                    rounds=part.rounds,
                 )
             )
         await self._publish(

@@ -11,6 +11,7 @@ from gossipsim.common.runtime.service_loop import run_until_signalled
 from gossipsim.common.runtime.settings import KubernetesSettings, ServiceSettings
 from gossipsim.scheduler.kubernetes_watcher import ResourceWatcher
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
+from gossipsim.scheduler.spec_check import SpecCheckSettings
 
 
 async def serve(settings: ServiceSettings) -> None:
@@ -23,9 +24,16 @@ async def serve(settings: ServiceSettings) -> None:
             bus=bus,
             topology=topology,
             store=store,
+            inputs=settings.graph_inputs,
             settings=SchedulerSettings(
                 max_attempts=settings.max_attempts,
                 lease_timeout=settings.lease_timeout,
+                # the same GOSSIPSIM_MAX_* limits as the runner, checked in a worker process
+                check=SpecCheckSettings(
+                    limits=settings.limits,
+                    max_shards=settings.max_shards,
+                    seconds=settings.check_seconds,
+                ),
             ),
         )
         await service.start()  # resumed state first, so the watcher finds it

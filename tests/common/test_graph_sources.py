@@ -344,12 +344,12 @@ BAD_SOURCES = [
     ),
     ({"generator": "complete_graph", "params": {"n": 20_000}}, "GOSSIPSIM_MAX_EDGES"),
     ({"generator": "hypercube_graph", "params": {"n": 40}}, "over the limit"),
-    ({"adjacency": ["0 1,", "1 2, 3,"]}, "line 2 ('1 2, 3,') cannot be parsed"),
+    ({"adjacency": ["0 1,", "1 2, 3,"]}, "line 2 cannot be parsed: expected vertex labels"),
     ({"adjacency": "0 1,\n,\n"}, "line 2"),
     ({"adjacency": ["0 1,", None]}, "line 2 is a NoneType"),
     ({"adjacency": 17}, "expected a list of lines"),
     ({"adjacency": ["0 1,"], "valueList": "1,2,3"}, "has 3 values for a graph of 2 vertices"),
-    ({"adjacency": ["0 1,"], "valueList": "1,x"}, "value 2 ('x') is not a number"),
+    ({"adjacency": ["0 1,"], "valueList": "1,x"}, "value 2 is not a number"),
     ({"adjacency": ["0 1,"], "values": [1, float("nan")]}, "finite"),
     ({"adjacency": ["0 1,"], "values": [1, 2], "valueList": "1,2"}, "not both"),
     ({"adjacency": ["0 1,"], "name": ""}, "name must be"),
@@ -410,8 +410,9 @@ def test_graph_limits_from_the_environment_name_the_bad_variable(variable: str, 
 
 def test_bad_files(tmp_path: Path) -> None:
     cases = [
-        ({"file": _write_tmp(tmp_path, "a.edges", "0 1\n2\n")}, "line 2 ('2') needs two"),
-        ({"file": _write_tmp(tmp_path, "b.graphml", "<graphml><oops")}, "cannot read"),
+        ({"file": _write_tmp(tmp_path, "a.edges", "0 1\n2\n")}, "line 2 of "),
+        ({"file": _write_tmp(tmp_path, "a2.edges", "0 1\n2\n")}, "expected two vertex labels"),
+        ({"file": _write_tmp(tmp_path, "b.graphml", "<graphml><oops")}, "not a valid graphml"),
         ({"file": _write_tmp(tmp_path, "c.xyz", "0 1\n")}, "cannot tell the format"),
         ({"file": _write_tmp(tmp_path, "d.edges", "0 1\n"), "format": "pdf"}, "unknown format"),
         ({"file": str(tmp_path)}, "no such file"),
@@ -426,8 +427,11 @@ def test_bad_resources(tmp_path: Path, seed_crs: Path) -> None:
     graph_doc = yaml.safe_load((seed_crs / BARAB_20).read_text())
     short_values = {**graph_doc, "spec": {**graph_doc["spec"], "valueList": "1,2,3"}}
     cases = [
-        (seed_crs / "simulations/series1/series1-default.yaml", "kind is 'Simulation'"),
-        (_write_tmp(tmp_path, "v.yaml", yaml.safe_dump({**graph_doc, "apiVersion": "v2"})), "v2"),
+        (seed_crs / "simulations/series1/series1-default.yaml", "kind is not 'Graph'"),
+        (
+            _write_tmp(tmp_path, "v.yaml", yaml.safe_dump({**graph_doc, "apiVersion": "v2"})),
+            "apiVersion is not 'gossip.io/v1'",
+        ),
         (_write_tmp(tmp_path, "s.yaml", yaml.safe_dump(short_values)), "has 3 values for a"),
         (_write_tmp(tmp_path, "two.yaml", yaml.safe_dump_all([graph_doc, graph_doc])), "2 Graph"),
         (_write_tmp(tmp_path, "bad.yaml", "kind: [unclosed"), "not valid YAML"),
@@ -441,7 +445,7 @@ def test_bad_resources(tmp_path: Path, seed_crs: Path) -> None:
 
 
 def test_load_seed_graph_resource_validates_the_document() -> None:
-    with pytest.raises(GraphError, match="kind is 'Simulation'"):
+    with pytest.raises(GraphError, match="kind is not 'Graph'"):
         load_seed_graph_resource({"apiVersion": "gossip.io/v1", "kind": "Simulation"})
     with pytest.raises(GraphError, match=r"metadata\.name"):
         load_seed_graph_resource({"apiVersion": "gossip.io/v1", "kind": "Graph"})

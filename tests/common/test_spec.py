@@ -433,6 +433,13 @@ def test_isolated_vertices_are_named_by_number_never_by_label(tmp_path: Path) ->
 
 def test_more_shards_than_vertices_is_refused_at_check_time() -> None:
     with pytest.raises(InvalidInput, match="30 vertices, fewer than the 31 shards") as caught:
-        parse_spec(spec(shards=31))
+        parse_spec(spec(shards=31), max_shards=64)
     assert caught.value.field == "shards"
-    assert parse_spec(spec(shards=30)).shards == 30
+    assert parse_spec(spec(shards=30), max_shards=64).shards == 30
+
+
+def test_shards_are_capped_by_the_setting() -> None:
+    with pytest.raises(InvalidInput, match="over the limit of 16") as caught:
+        parse_spec(spec(shards=17))
+    assert caught.value.field == "shards"
+    assert "GOSSIPSIM_MAX_SHARDS" in str(caught.value)

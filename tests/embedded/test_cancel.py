@@ -30,7 +30,7 @@ async def test_cancel_completes_the_simulation_as_cancelled(tmp_path):
     await topology.declare(bus)
     store = LocalDirectoryStore(tmp_path)
     scheduler = SchedulerService(bus=bus, topology=topology)
-    collector = CollectorService(bus=bus, topology=topology, store=store)
+    collector = CollectorService(bus=bus, topology=topology, store=store, plans=scheduler)
     await scheduler.start()
     await collector.start()
     for message in (

@@ -24,6 +24,7 @@ from gossipsim.embedded import run_embedded
 from gossipsim.runner import service as runner_service
 from gossipsim.runner.driver import ShardSession
 from gossipsim.scheduler import service as scheduler_service
+from tests.support.accepted_plans import FixedPlans
 from tests.support.captured_logs import captured_logs
 
 SPEC = {
@@ -126,7 +127,13 @@ async def test_the_collectors_expected_requeue_is_not_logged_as_a_crash(tmp_path
     with captured_logs(monkeypatch, *LOGGING_MODULES) as logs:
         async with InMemoryBus() as bus:
             await topology.declare(bus)
-            collector = CollectorService(bus=bus, topology=topology, store=store, prefetch=2)
+            collector = CollectorService(
+                bus=bus,
+                topology=topology,
+                store=store,
+                prefetch=2,
+                plans=FixedPlans({"s": ["s.r0"]}),
+            )
             await collector.start()
             for message in (completed, telemetry):
                 envelope = Envelope(body=encode(message), routing_key=message.kind)
@@ -162,7 +169,9 @@ async def test_telemetry_that_never_comes_dead_letters_the_result_with_the_reaso
     with captured_logs(monkeypatch, *LOGGING_MODULES) as logs:
         async with InMemoryBus() as bus:
             await topology.declare(bus)
-            collector = CollectorService(bus=bus, topology=topology, store=store)
+            collector = CollectorService(
+                bus=bus, topology=topology, store=store, plans=FixedPlans({"s": ["s.r0"]})
+            )
             await collector.start()
             await bus.consume(topology.dead_letters_queue, collect)
             envelope = Envelope(body=encode(completed), routing_key=completed.kind)

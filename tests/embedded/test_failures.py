@@ -15,6 +15,7 @@ from gossipsim.common.spec.simulation_spec import expand_runs, parse_spec
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.embedded import run_embedded
 from gossipsim.runner.driver import ShardSession
+from tests.support.accepted_plans import FixedPlans
 
 SPEC = {
     "name": "flaky",
@@ -61,7 +62,8 @@ async def test_redelivered_results_never_duplicate_rows(tmp_path):
     bus = InMemoryBus()
     await topology.declare(bus)
     store = LocalDirectoryStore(tmp_path)
-    collector = CollectorService(bus=bus, topology=topology, store=store)
+    accepted = FixedPlans({"s": ["r0"]}, phase="completed")  # the scheduler's view
+    collector = CollectorService(bus=bus, topology=topology, store=store, plans=accepted)
     await collector.start()
     (plan,) = expand_runs(parse_spec({**SPEC, "repetitions": 1})).values()
     telemetry = RunRound(

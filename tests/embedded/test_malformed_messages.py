@@ -17,7 +17,6 @@ from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Delivery, Envelop
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import (
     MAX_MESSAGE_BYTES,
-    RunRound,
     SimulationSubmit,
     encode,
 )
@@ -70,9 +69,10 @@ async def test_malformed_messages_on_every_queue_are_dead_lettered(wired, tmp_pa
     bus, topology = wired
     store = LocalDirectoryStore(tmp_path / "store")
     async with LocalProcessLauncher() as launcher:
+        scheduler = SchedulerService(bus=bus, topology=topology)
         services = [
-            SchedulerService(bus=bus, topology=topology),
-            CollectorService(bus=bus, topology=topology, store=store),
+            scheduler,
+            CollectorService(bus=bus, topology=topology, store=store, plans=scheduler),
             RunnerService(bus=bus, topology=topology, launcher=launcher),
         ]
         for service in services:
@@ -112,18 +112,13 @@ async def test_malformed_messages_on_every_queue_are_dead_lettered(wired, tmp_pa
         }
         submit = SimulationSubmit(spec=spec, simulation_id="still-alive")
         await bus.publish(topology.commands, Envelope(body=encode(submit), routing_key=submit.kind))
-        telemetry = RunRound(simulation_id="s", run_id="r", first_round=0, rounds=[{"mean": 1.0}])
-        await bus.publish(
-            topology.events, Envelope(body=encode(telemetry), routing_key=telemetry.kind)
-        )
-        scheduler = services[0]
         for _ in range(300):
             done = scheduler.simulations.get("still-alive")
             if done is not None and done.finished.is_set():
                 break
             await asyncio.sleep(0.05)
         assert scheduler.simulations["still-alive"].finished.is_set()
-        assert await store.exists("simulations/s/runs/r/parts/001-000000000.json")
+        assert await store.exists("simulations/still-alive/manifest.json")
         await dead_consumer.cancel()
         for service in reversed(services):
             await service.close()

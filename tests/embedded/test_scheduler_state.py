@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest_asyncio
 
-from gossipsim.common.contracts.status_document import status_key
+from gossipsim.common.contracts.status_document import read_runs, read_spec, status_key
 from gossipsim.common.messaging.bus import REASON_HEADER, Envelope, QueueSpec
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import (
@@ -28,7 +28,6 @@ from gossipsim.common.messaging.messages import (
 from gossipsim.common.messaging.topology import Topology
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.scheduler.service import SchedulerService, SchedulerSettings
-from gossipsim.scheduler.state import SimulationState
 from tests.common.bus_contract import Inbox
 
 SPEC = {
@@ -143,15 +142,32 @@ async def test_a_restarted_scheduler_resumes_and_completes_the_simulation(deploy
 
 
 async def test_runs_not_yet_published_before_a_crash_are_published_on_resume(deployment):
-    unpublished = SimulationState(simulation_id="sim-b", plans={}, spec=SPEC, published=False)
-    document = unpublished.to_document()
+    """From a status document of the earlier layout (spec and runs inline), which the resumed
+    scheduler stores again in the current one."""
+    document = {
+        "simulation_id": "sim-b",
+        "name": "durable",
+        "phase": "running",
+        "runs_total": 6,
+        "counts": {"queued": 6, "running": 0, "completed": 0, "failed": 0},
+        "submitted_at": "2026-03-01T12:00:00+00:00",
+        "finished_at": None,
+        "results": "",
+        "spec": SPEC,
+        "graphs_dir": "",
+        "published": False,
+        "runs": {},
+    }
     await deployment.store.put(status_key("sim-b"), orjson.dumps(document))
     await deployment.store.put("scheduler/active/sim-b", b"")
     scheduler = deployment.scheduler()
     await scheduler.start()
     await deployment.until(lambda: len(deployment.messages("run.start")) == 6, "6 run commands")
     await scheduler.close()
-    assert (await deployment.document("sim-b"))["published"] is True
+    stored = await deployment.document("sim-b")
+    assert stored["published"] is True and "runs" not in stored and "spec" not in stored
+    assert await read_spec(deployment.store, stored) == SPEC
+    assert len(await read_runs(deployment.store, stored)) == 6
 
 
 async def test_submitting_an_accepted_simulation_again_changes_nothing(deployment):
@@ -248,7 +264,7 @@ async def test_a_leased_run_without_heartbeats_is_started_again(deployment):
     )
     await scheduler.close()
     document = await deployment.document("g")
-    (run,) = document["runs"].values()  # type: ignore[attr-defined]
+    (run,) = (await read_runs(deployment.store, document)).values()
     assert run == {"status": "completed", "attempt": 2, "error": "", "leased": False}
 
 

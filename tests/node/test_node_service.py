@@ -5,61 +5,43 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from grpclib import GRPCError
-from grpclib.client import Channel
 from grpclib.const import Status
 
 from gossipsim.common.rpc import node_pb2 as pb
-from gossipsim.common.rpc.node_grpc import NodeShardStub
 from gossipsim.common.rpc.wire import array_to_proto
 from gossipsim.runner.local_launcher import check_health
+
+from .clients import configure_request, node_client
 
 
 @pytest.fixture
 async def node(launcher):
     (address,) = await launcher.acquire(1, run_id="node-test")
-    host, _, port = address.rpartition(":")
-    channel = Channel(host, int(port))
     try:
-        yield address, NodeShardStub(channel)
+        async with node_client(launcher, address) as client:
+            yield client
     finally:
-        channel.close()
         await launcher.release([address], healthy=True)
 
 
-def configure_request(**overrides) -> pb.ConfigureRequest:
-    fields = {
-        "configuration_id": "test",
-        "shard_index": 0,
-        "shard_bounds": [0, 3],
-        "peer_addresses": ["127.0.0.1:1"],
-        "indptr": array_to_proto(np.array([0, 2, 4, 6])),
-        "neighbors": array_to_proto(np.array([1, 2, 0, 2, 0, 1])),
-        "algorithm": pb.AlgorithmConfig(rule=1, memory=0, mode=1, order=1),
-        "num_vertices": 3,
-    }
-    fields.update(overrides)
-    return pb.ConfigureRequest(**fields)
-
-
 async def test_node_serves_grpc_health(node):
-    address, _ = node
-    await check_health(address, timeout=5)
+    await check_health(node.address, timeout=5)
 
 
 async def test_phase_before_configure_says_to_configure_first(node):
-    _, stub = node
-    await stub.Terminate(pb.Empty())
+    await node.configure(configure_request())
+    await node.stub.Terminate(pb.Empty())
     with pytest.raises(GRPCError) as error:
-        await stub.Settle(pb.PhaseRequest(configuration_id="x", round=0))
-    assert error.value.status is Status.FAILED_PRECONDITION
+        await node.stub.Settle(pb.PhaseRequest(configuration_id="x", round=0))
+    assert error.value.status is Status.UNAUTHENTICATED  # no session: no token is valid
     assert "Configure first" in error.value.message
 
 
 async def test_a_configured_node_refuses_another_configuration_id(node):
-    _, stub = node
-    await stub.Configure(configure_request())
+    await node.configure(configure_request())
     with pytest.raises(GRPCError) as error:
-        await stub.Settle(pb.PhaseRequest(configuration_id="other", round=0))
+        await node.stub.Settle(pb.PhaseRequest(configuration_id="other", round=0))
+    assert error.value.status is Status.FAILED_PRECONDITION
     assert "serves configuration 'test'" in error.value.message
 
 
@@ -77,18 +59,20 @@ async def test_a_configured_node_refuses_another_configuration_id(node):
         ({"neighbors": array_to_proto(np.array([1, 2, 0, 2, 0, 9]))}, "outside"),
         ({"shard_index": 3}, "shard index"),
         ({"peer_addresses": []}, "peer address"),
+        ({"peer_addresses": ["no-port"]}, "peer address 0 is not host:port"),
+        ({"peer_addresses": ["127.0.0.1:99999"]}, "peer address 0 is not host:port"),
+        ({"peer_addresses": ["evil/path:80"]}, "peer address 0 is not host:port"),
     ],
 )
 async def test_bad_configuration_is_refused_with_the_reason(node, overrides, message):
-    _, stub = node
     with pytest.raises(GRPCError) as error:
-        await stub.Configure(configure_request(**overrides))
+        await node.configure(configure_request(**overrides))
     assert message in error.value.message
 
 
 async def test_a_single_shard_node_runs_a_whole_run_in_one_call(node):
-    _, stub = node
-    await stub.Configure(configure_request())
+    stub = node.stub
+    await node.configure(configure_request())
     await stub.Reset(
         pb.ResetRequest(
             configuration_id="test", run_key=1, values=array_to_proto(np.array([5.0, 3.0, 9.0]))

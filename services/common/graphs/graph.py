@@ -10,6 +10,7 @@ stored in both directions; rows are sorted ascending; no self loops; no duplicat
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,18 @@ class Graph:
     @property
     def degrees(self) -> IntArray:
         return np.diff(self.indptr)
+
+    @property
+    def nbytes(self) -> int:
+        """About the memory this graph holds: its arrays exactly, its labels estimated (the
+        strings and the tuple of them), so a cache of graphs can keep to a memory budget.
+        Computed on each call (labels take a pass over the strings): keep the result."""
+        size = self.indptr.nbytes + self.indices.nbytes
+        if self.initial_values is not None:
+            size += self.initial_values.nbytes
+        if self.labels is not None:
+            size += sys.getsizeof(self.labels) + sum(map(sys.getsizeof, self.labels))
+        return size
 
     def neighbors(self, vertex: int) -> IndexArray:
         return self.indices[self.indptr[vertex] : self.indptr[vertex + 1]]

@@ -4,11 +4,14 @@ When every vertex label is an integer, vertices are numbered by label order, so 
 ``0..n-1`` labels keep their numbers and ``valueList`` entry ``i`` belongs to label ``i`` (the
 seed operator sorts the same way); other labels are numbered by first appearance. Labels that
 are not exactly ``0..n-1`` are kept in :attr:`Graph.labels`.
+
+Labels read from a file are that file's content: nothing here puts one into an error message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -16,25 +19,65 @@ import numpy as np
 
 from gossipsim.common.graphs.graph import FloatArray, Graph, IntArray
 
-__all__ = ["all_ints", "graph_from_networkx", "index_labels"]
+__all__ = ["all_ints", "graph_from_networkx", "index_label_stream", "index_labels"]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+Numbering = tuple[IntArray, int, tuple[str, ...] | None]
+"""Each token's vertex id, the number of vertices, and the labels unless they are 0..n-1."""
 
 
-def index_labels(tokens: Sequence[str]) -> tuple[IntArray, int, tuple[str, ...] | None]:
+def index_labels(tokens: Sequence[str]) -> Numbering:
     """Number the distinct labels: numerically if all are integers, else by first appearance."""
     numbers = _as_integers(tokens)
     if numbers is not None:
-        distinct = np.sort(numbers)
-        if len(distinct):
-            distinct = distinct[np.concatenate(([True], distinct[1:] != distinct[:-1]))]
-        n = len(distinct)
-        identity = n == 0 or (distinct[0] == 0 and distinct[-1] == n - 1)
-        labels = None if identity else tuple(str(label) for label in distinct.tolist())
-        return np.searchsorted(distinct, numbers).astype(np.int64), n, labels
+        return _index_integers(numbers)
     index: dict[str, int] = {}
     ids = np.fromiter(
         (index.setdefault(token, len(index)) for token in tokens), dtype=np.int64, count=len(tokens)
     )
     return ids, len(index), tuple(index)
+
+
+def index_label_stream(tokens: Callable[[], Iterable[str]]) -> Numbering:
+    """:func:`index_labels` for the many tokens of a file, read as they are parsed.
+
+    Integer labels are kept as 8-byte integers and other labels once each (a token as a Python
+    string costs some 50 bytes, which made a 100 MB edge list take gigabytes). ``tokens`` gives
+    a fresh iteration on each call; it is called a second time only when a label that is not
+    an integer turns up, to number every label by first appearance.
+    """
+    numbers = array("q")
+    for token in tokens():
+        number = _integer(token)
+        if number is None:
+            break
+        numbers.append(number)
+    else:
+        return _index_integers(np.frombuffer(numbers, dtype=np.int64))
+    del numbers
+    index: dict[str, int] = {}
+    ids = array("q", (index.setdefault(token, len(index)) for token in tokens()))
+    return np.frombuffer(ids, dtype=np.int64), len(index), tuple(index)
+
+
+def _integer(token: str) -> int | None:
+    """The token as an int64 by the rule numpy's cast in :func:`index_labels` follows."""
+    try:
+        number = int(token)
+    except ValueError:
+        return None
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def _index_integers(numbers: IntArray) -> Numbering:
+    distinct = np.sort(numbers)
+    if len(distinct):
+        distinct = distinct[np.concatenate(([True], distinct[1:] != distinct[:-1]))]
+    n = len(distinct)
+    identity = n == 0 or (distinct[0] == 0 and distinct[-1] == n - 1)
+    labels = None if identity else tuple(str(label) for label in distinct.tolist())
+    return np.searchsorted(distinct, numbers).astype(np.int64, copy=False), n, labels
 
 
 def all_ints(tokens: Sequence[str]) -> bool:

@@ -9,8 +9,14 @@ its form, each served by its own module:
   (:mod:`~gossipsim.common.graphs.source_text`).
 - ``file``: an edge list, adjacency list, GraphML, GEXF or GML file
   (:mod:`~gossipsim.common.graphs.source_text`).
+- ``object``: the same formats as an object of the store under ``graphs/``, fetched beforehand
+  (:mod:`gossipsim.common.storage.graph_objects`); the way a deployment gets its graphs.
 - ``resource``: a YAML file holding one seed ``kind: Graph`` resource
   (:mod:`~gossipsim.common.graphs.source_seed_resource`).
+
+Which files may be read, and how many bytes of one, is the caller's policy
+(:class:`~gossipsim.common.graphs.inputs.GraphInputs`): the services allow only files inside
+the operator's roots, ``gossipsim run`` any file (:data:`LOCAL_INPUTS`, the default here).
 
 Every form also takes ``name`` and initial values (``values`` as a list or ``valueList`` as the
 seed's comma-separated string). Everything is checked before anything big is built, because a
@@ -31,6 +37,7 @@ from typing import Any
 
 from gossipsim.common.errors import GraphError
 from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.graphs.source_generator import (
     NATIVE_GENERATORS,
@@ -43,11 +50,13 @@ from gossipsim.common.graphs.source_seed_resource import (
     load_seed_graph_resource,
     parse_value_list,
 )
-from gossipsim.common.graphs.source_text import graph_from_adjacency, load_file
+from gossipsim.common.graphs.source_text import graph_from_adjacency, load_file, load_object
 
 __all__ = [
+    "LOCAL_INPUTS",
     "NATIVE_GENERATORS",
     "NETWORKX_MAX_VERTICES",
+    "GraphInputs",
     "GraphLimits",
     "find_seed_graphs",
     "load_graph",
@@ -55,11 +64,12 @@ __all__ = [
     "parse_value_list",
 ]
 
-_FORMS = ("generator", "adjacency", "adjacencyList", "file", "resource")
+_FORMS = ("generator", "adjacency", "adjacencyList", "file", "object", "resource")
 _COMMON_KEYS = frozenset({"name", "values", "valueList"})
 _FORM_KEYS: Mapping[str, frozenset[str]] = {
     "generator": frozenset({"params", "seed"}),
     "file": frozenset({"format"}),
+    "object": frozenset({"format"}),
 }
 
 
@@ -69,8 +79,13 @@ def load_graph(
     limits: GraphLimits = DEFAULT_LIMITS,
     base_dir: Path | None = None,
     field: str = "graph",
+    inputs: GraphInputs = LOCAL_INPUTS,
 ) -> Graph:
-    """Build the graph a spec describes; raise :class:`GraphError` naming the bad field."""
+    """Build the graph a spec describes; raise :class:`GraphError` naming the bad field.
+
+    ``inputs`` says which local files may be read and holds the fetched store objects; the
+    default, any file, is ``gossipsim run``'s: a service passes its own.
+    """
     if not isinstance(source, Mapping):
         raise GraphError(f"expected a mapping, got {type(source).__name__}", field=field)
     form = _select_form(source, field)
@@ -81,10 +96,16 @@ def load_graph(
             source[form], name="adjacency", limits=limits, field=f"{field}.{form}"
         )
     elif form == "file":
-        graph = load_file(source, limits=limits, base_dir=base_dir, field=field)
+        graph = load_file(source, limits=limits, base_dir=base_dir, field=field, inputs=inputs)
+    elif form == "object":
+        graph = load_object(source, limits=limits, field=field, inputs=inputs)
     else:
         graph = load_resource_file(
-            source["resource"], limits=limits, base_dir=base_dir, field=f"{field}.resource"
+            source["resource"],
+            limits=limits,
+            base_dir=base_dir,
+            field=f"{field}.resource",
+            inputs=inputs,
         )
     graph = _apply_overrides(graph, source, field)
     if graph.n == 0:

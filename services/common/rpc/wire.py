@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from grpclib.config import Configuration
 
 from gossipsim.common.model.aggregates import Aggregates, int_from_bytes, int_to_bytes
 from gossipsim.common.rpc import node_pb2 as pb
 
 _ALLOWED_DTYPES = {"<i4", "<i8", "<u8", "<f8", "|b1"}
-
-# HTTP/2 flow-control windows large enough that a multi-megabyte shard configuration or
-# per-round delivery does not stall on the 4 MiB default.
-GRPC_CONFIG = Configuration(
-    http2_connection_window_size=2**30,
-    http2_stream_window_size=2**30,
-)
 
 
 def array_to_proto(array: np.ndarray) -> pb.Array:

@@ -37,9 +37,16 @@ async def open_bus(
 
 
 @asynccontextmanager
-async def open_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
+async def open_store(
+    settings: ServiceSettings, *, create_bucket: bool = True
+) -> AsyncIterator[ObjectStore]:
+    """The deployment's store. ``create_bucket=False`` asks nothing of S3 until the first
+    read (a runner opens it only for ``{object: graphs/…}`` sources, and may lack the
+    credentials if no spec uses one)."""
     if settings.store.startswith("s3://"):
-        async with S3ObjectStore.open(settings.store, endpoint_url=settings.s3_endpoint) as store:
+        async with S3ObjectStore.open(
+            settings.store, endpoint_url=settings.s3_endpoint, create_bucket=create_bucket
+        ) as store:
             yield store
     else:
         yield LocalDirectoryStore(Path(settings.store))

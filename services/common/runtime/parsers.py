@@ -6,7 +6,10 @@ with the setting to fix. :mod:`.variables` pairs every variable with one of thes
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 # --- one parser per type: (variable name, raw text) -> value, ValueError naming the variable -
@@ -74,6 +77,20 @@ def addresses(name: str, raw: str) -> tuple[str, ...]:
         host, _, number = address.rpartition(":")
         if not host or not number.isdigit():
             raise ValueError(f"{name} must be host:port,host:port…, got {raw!r}")
+    return found
+
+
+def directories(name: str, raw: str) -> tuple[Path, ...]:
+    """Absolute directories separated by ``os.pathsep`` (``:``) or commas; blanks ignored."""
+    found = tuple(
+        Path(part.strip()) for part in re.split(f"[{re.escape(os.pathsep)},]", raw) if part.strip()
+    )
+    for directory in found:
+        if not directory.is_absolute():
+            raise ValueError(
+                f"{name} must be absolute directories separated by {os.pathsep!r} or ',',"
+                f" got {raw!r}"
+            )
     return found
 
 

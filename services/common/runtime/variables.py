@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from gossipsim.common.contracts.node_handshake import PARENT_PID_VARIABLE
+from gossipsim.common.graphs.inputs import DEFAULT_MAX_FILE_BYTES
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS
 from gossipsim.common.messaging.topology import DEFAULT_DELIVERY_LIMIT
+from gossipsim.common.rpc.message_limit import DEFAULT_MAX_MESSAGE_BYTES
 from gossipsim.common.runtime.parsers import (
     addresses,
     amqp_url,
+    directories,
     flag,
     http_url,
     one_of,
@@ -36,6 +39,7 @@ from gossipsim.common.runtime.parsers import (
     seconds,
     text,
 )
+from gossipsim.common.spec.run_plan import DEFAULT_MAX_SHARDS
 
 T = TypeVar("T")
 
@@ -57,15 +61,24 @@ CALL_TIMEOUT_SECONDS = 3600.0
 DRAIN_SECONDS = 300.0
 RUN_ACK_AFTER_SECONDS = 900.0  # under RabbitMQ's default consumer_timeout of 30 minutes
 HEARTBEAT_SECONDS = 30.0
+# The scheduler's spec check (services/scheduler/spec_check.py): building the largest graph the
+# limits allow takes a few seconds; a minute refuses only a spec built to keep it busy.
+CHECK_SECONDS = 60.0
+# What a runner keeps between runs (built graphs, warm shard sessions), by estimate: a quarter of
+# the runner pod's 4Gi limit (k8s/base/services/runner.yaml), the rest is for the run in hand.
+RUNNER_CACHE_BYTES = 1024 * 1024 * 1024
 # Six missed heartbeats: long enough for a broker restart or a slow network, short enough that
 # the run of a killed runner starts again within minutes. (Embedded mode had 300 s; its
 # runners die only with the process, so the value mattered only in a deployment.)
 LEASE_TIMEOUT_SECONDS = 180.0
 HEALTH_PORT = 8080
-NODE_HOST = "0.0.0.0"
+# Loopback: a node started by hand serves only its own machine unless told otherwise (node pods
+# and the static pool in k8s/ set 0.0.0.0; local launchers pass 127.0.0.1 explicitly).
+NODE_HOST = "127.0.0.1"
 NODE_PORT = 50051
 NODE_PEER_TIMEOUT_SECONDS = 120.0
 NODE_STARTUP_TIMEOUT_SECONDS = 120.0  # local processes and Kubernetes pods alike
+NODE_MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES  # why this value: rpc/message_limit.py
 NODE_LAUNCHERS = ("local", "kubernetes", "static")
 NODE_IMAGE = "gossipsim:latest"
 NODE_CPU = "500m"
@@ -171,6 +184,37 @@ MAX_EDGES_VAR = Variable(
     default=DEFAULT_LIMITS.max_edges,
     meaning="largest graph accepted (undirected edges)",
 )
+CHECK_MEMORY_BYTES_VAR = Variable(
+    name="GOSSIPSIM_CHECK_MEMORY_BYTES",
+    parse=positive_int,
+    default=DEFAULT_LIMITS.memory_bytes,
+    meaning="memory a spec check (and building one graph) may take, in bytes",
+)
+CHECK_SECONDS_VAR = Variable(
+    name="GOSSIPSIM_CHECK_SECONDS",
+    parse=seconds,
+    default=CHECK_SECONDS,
+    meaning="scheduler: longest check of one submitted spec; a longer one is rejected",
+)
+MAX_SHARDS_VAR = Variable(
+    name="GOSSIPSIM_MAX_SHARDS",
+    parse=positive_int,
+    default=DEFAULT_MAX_SHARDS,
+    meaning="most node shards a spec may ask for per run (at most 1024)",
+)
+GRAPH_ROOTS_VAR: Variable[tuple[Path, ...]] = Variable(
+    name="GOSSIPSIM_GRAPH_ROOTS",
+    parse=directories,
+    default=(),
+    meaning="scheduler, runner: directories graph files may be read from (none: object store)",
+    documented="empty",
+)
+MAX_FILE_BYTES_VAR = Variable(
+    name="GOSSIPSIM_MAX_FILE_BYTES",
+    parse=positive_int,
+    default=DEFAULT_MAX_FILE_BYTES,
+    meaning="most bytes read from one graph file or object, decompressed",
+)
 CALL_TIMEOUT_VAR = Variable(
     name="GOSSIPSIM_CALL_TIMEOUT_SECONDS",
     parse=seconds,
@@ -194,6 +238,12 @@ HEARTBEAT_VAR = Variable(
     parse=seconds,
     default=HEARTBEAT_SECONDS,
     meaning="interval of run.heartbeat for such a run",
+)
+RUNNER_CACHE_BYTES_VAR = Variable(
+    name="GOSSIPSIM_RUNNER_CACHE_BYTES",
+    parse=positive_int,
+    default=RUNNER_CACHE_BYTES,
+    meaning="runner: memory for the graphs and shard sessions kept between runs (estimated)",
 )
 LEASE_TIMEOUT_VAR = Variable(
     name="GOSSIPSIM_LEASE_TIMEOUT_SECONDS",
@@ -231,6 +281,42 @@ NODE_PARENT_PID_VAR: Variable[int | None] = Variable(
     default=None,
     meaning="node: exit when this process is gone (set by the local launcher)",
     documented="set by the local launcher",
+)
+NODE_SECRET_VAR: Variable[str | None] = Variable(
+    name="GOSSIPSIM_NODE_SECRET",
+    parse=text,
+    default=None,
+    meaning="node: the secret a runner must show to configure it; a node without one does not "
+    "start (local and Kubernetes launchers make one per node or run; a static pool and its "
+    "runner share the operator's)",
+    documented="unset (set by the launchers)",
+)
+NODE_MAX_MESSAGE_BYTES_VAR = Variable(
+    name="GOSSIPSIM_NODE_MAX_MESSAGE_BYTES",
+    parse=positive_int,
+    default=NODE_MAX_MESSAGE_BYTES,
+    meaning="runner and node: largest gRPC message of node traffic, sent or received",
+)
+NODE_TLS_CERT_VAR: Variable[str | None] = Variable(
+    name="GOSSIPSIM_NODE_TLS_CERT",
+    parse=text,
+    default=None,
+    meaning="runner and node: PEM certificate for node traffic (with the key and CA: TLS on)",
+    documented=_UNSET,
+)
+NODE_TLS_KEY_VAR: Variable[str | None] = Variable(
+    name="GOSSIPSIM_NODE_TLS_KEY",
+    parse=text,
+    default=None,
+    meaning="runner and node: PEM private key of that certificate",
+    documented=_UNSET,
+)
+NODE_TLS_CA_VAR: Variable[str | None] = Variable(
+    name="GOSSIPSIM_NODE_TLS_CA",
+    parse=text,
+    default=None,
+    meaning="runner and node: PEM CA certificate that signs every party's certificate",
+    documented=_UNSET,
 )
 WATCH_KUBERNETES_VAR = Variable(
     name="GOSSIPSIM_WATCH_KUBERNETES",
@@ -326,16 +412,27 @@ VARIABLES: tuple[Variable[Any], ...] = (
     LOG_LEVEL_VAR,
     MAX_VERTICES_VAR,
     MAX_EDGES_VAR,
+    CHECK_MEMORY_BYTES_VAR,
+    CHECK_SECONDS_VAR,
+    MAX_SHARDS_VAR,
+    GRAPH_ROOTS_VAR,
+    MAX_FILE_BYTES_VAR,
     CALL_TIMEOUT_VAR,
     DRAIN_VAR,
     RUN_ACK_AFTER_VAR,
     HEARTBEAT_VAR,
+    RUNNER_CACHE_BYTES_VAR,
     LEASE_TIMEOUT_VAR,
     HEALTH_PORT_VAR,
     NODE_HOST_VAR,
     NODE_PORT_VAR,
     NODE_PEER_TIMEOUT_VAR,
     NODE_PARENT_PID_VAR,
+    NODE_SECRET_VAR,
+    NODE_MAX_MESSAGE_BYTES_VAR,
+    NODE_TLS_CERT_VAR,
+    NODE_TLS_KEY_VAR,
+    NODE_TLS_CA_VAR,
     WATCH_KUBERNETES_VAR,
     KUBERNETES_NAMESPACE_VAR,
     NODE_LAUNCHER_VAR,

@@ -9,6 +9,10 @@ made absolute), and the two facts the other checks need.
 Besides the forms of :func:`~gossipsim.common.graphs.sources.load_graph`, an item may be
 ``{resources: DIR_OR_GLOB, selector: {label: value}}``: every seed ``kind: Graph`` file there
 whose labels match, one graph each, named by its ``metadata.name``.
+
+Every file is read as the caller's :class:`~gossipsim.common.graphs.inputs.GraphInputs`
+allows (in a service: only inside the operator's roots; ``object`` sources from what was
+fetched from the store), and the same policy applies again where a runner builds the graph.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.common.errors import GraphError, InvalidInput
+from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import GraphLimits
 from gossipsim.common.graphs.runnable import check_runnable
 from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
@@ -39,22 +44,27 @@ class GraphEntry:
 
 
 def parse_graphs(
-    raw: object, *, base_dir: Path | None, limits: GraphLimits, shards: int = 1
+    raw: object,
+    *,
+    base_dir: Path | None,
+    limits: GraphLimits,
+    shards: int = 1,
+    inputs: GraphInputs = LOCAL_INPUTS,
 ) -> tuple[GraphEntry, ...]:
     """Check every item of ``graphs``: it builds, gossip can run on it (split into ``shards``),
-    and names stay distinct as parts of run ids."""
+    and names stay distinct as parts of run ids. ``inputs`` says which files may be read."""
     items = check_list(raw, "graphs", "graph sources")
     entries: dict[str, GraphEntry] = {}
     for index, item in enumerate(items):
         path = f"graphs[{index}]"
         if isinstance(item, Mapping) and "resources" in item:
-            sources: Iterable[Any] = _resource_sources(item, base_dir, path)
+            sources: Iterable[Any] = _resource_sources(item, base_dir, path, inputs)
             field, load_dir = f"{path}.resources", None
         else:
             sources = [item]
             field, load_dir = path, base_dir
         for source in sources:
-            graph = load_graph(source, limits=limits, base_dir=load_dir, field=field)
+            graph = load_graph(source, limits=limits, base_dir=load_dir, field=field, inputs=inputs)
             check_runnable(graph, field=field, shards=shards)
             key = safe_id(graph.name)
             if key in entries:
@@ -73,24 +83,26 @@ def parse_graphs(
 
 
 def _resource_sources(
-    item: Mapping[str, Any], base_dir: Path | None, path: str
+    item: Mapping[str, Any], base_dir: Path | None, path: str, inputs: GraphInputs
 ) -> Iterable[dict[str, Any]]:
     """A ``resource`` source per matching seed Graph file under a directory or glob."""
     check_keys(item, ("resources", "selector"), path)
     target, selector = item["resources"], get(item, "selector", {})
     if not isinstance(target, str) or not target:
         raise InvalidInput(
-            f"must be a directory or glob of seed Graph resources, got {target!r}",
+            "must be a directory or glob of seed Graph resources, got"
+            f" {'an empty string' if target == '' else f'a {type(target).__name__}'}",
             field=f"{path}.resources",
         )
     if not isinstance(selector, Mapping):
         raise InvalidInput(
-            f"must map label names to values, got {selector!r}", field=f"{path}.selector"
+            f"must map label names to values, got a {type(selector).__name__}",
+            field=f"{path}.selector",
         )
     labels = {str(key): str(value) for key, value in selector.items()}
-    where = _absolute(target, base_dir)
+    where = _joined(target, base_dir)
     try:
-        files = find_seed_graphs(where, labels)
+        files = find_seed_graphs(where, labels, inputs=inputs, field=f"{path}.resources")
     except GraphError as exc:
         raise refield(exc, f"{path}.resources") from exc
     if not files:
@@ -102,11 +114,17 @@ def _resource_sources(
     return ({"resource": str(Path(file).resolve())} for file in files)
 
 
-def _absolute(raw: str, base_dir: Path | None) -> str:
-    """A path as ``load_graph`` resolves it (from ``base_dir``), made absolute; globs kept."""
+def _joined(raw: str, base_dir: Path | None) -> str:
+    """A path as ``load_graph`` takes it: relative ones from ``base_dir``, when there is one."""
     path = Path(raw).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
+    return str(path)
+
+
+def _absolute(raw: str, base_dir: Path | None) -> str:
+    """A path as ``load_graph`` resolves it (from ``base_dir``), made absolute; globs kept."""
+    path = Path(_joined(raw, base_dir))
     return str(path.absolute()) if any(c in raw for c in "*?[") else str(path.resolve())
 
 

@@ -40,9 +40,22 @@ from gossipsim.common.model.algorithms import (
 from gossipsim.common.model.initial_values import Initialization
 from gossipsim.common.spec.algorithm_grid import PARAMETER_KEYS
 
-__all__ = ["MAX_SEED", "MAX_SHARDS", "AlgorithmPlan", "ExecutionSettings", "GraphPlan", "RunPlan"]
+__all__ = [
+    "DEFAULT_MAX_SHARDS",
+    "MAX_SEED",
+    "MAX_SHARDS",
+    "AlgorithmPlan",
+    "ExecutionSettings",
+    "GraphPlan",
+    "RunPlan",
+]
 
 MAX_SHARDS = 1024
+"""Most shards a plan can carry at all, whatever the settings (a ceiling for the setting)."""
+DEFAULT_MAX_SHARDS = 16
+"""Default of ``GOSSIPSIM_MAX_SHARDS``, the most shards a spec may ask for: every shard is a
+node process (~165 MiB) or pod (``GOSSIPSIM_NODE_MEMORY``) of its own, so 16 shards of one run
+take ~2.6 GiB locally or 16 pods of the cluster."""
 MAX_SEED = 2**63 - 1
 
 

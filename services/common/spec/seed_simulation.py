@@ -9,7 +9,9 @@ wrote the resource, not the translation. Defaults are those of the seed's CRD: a
 The seed selected its graphs from the cluster by label; here they are the ``kind: Graph`` files
 under a directory the caller names (``graphs_dir``), searched recursively, or — for a resource
 read from a cluster — the Graph resources the caller read there (``graph_resources``), which
-become inline graphs so the submitted spec carries everything its runs need. The seed had no
+become inline graphs so the submitted spec carries everything its runs need. ``graphs_dir``
+obeys the caller's :class:`~gossipsim.common.graphs.inputs.GraphInputs` like any path in a spec:
+outside the operator's roots it is refused (field ``graphs_dir``). The seed had no
 execution settings; a top-level ``gossipsim`` mapping beside ``spec`` may give the native ones
 (``seed``, ``shards``, ``max_rounds`` …), so a resource stays valid for the seed's CRD.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.common.errors import InvalidInput
+from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.source_seed_resource import SEED_API_VERSION
 from gossipsim.common.spec.algorithm_grid import PARAMETER_KEYS
 from gossipsim.common.spec.checks import check_keys
@@ -63,11 +66,12 @@ def translate_seed_simulation(
     graphs_dir: str | Path | None,
     *,
     graph_resources: Iterable[Mapping[str, Any]] | None = None,
+    inputs: GraphInputs = LOCAL_INPUTS,
 ) -> dict[str, Any]:
     """The native spec that runs what a seed ``Simulation`` resource describes.
 
     The graphs are selected among ``graph_resources`` when given (inline graphs), else among
-    the files under ``graphs_dir``.
+    the files under ``graphs_dir``, which must lie inside ``inputs``' roots (when it has any).
     """
     if doc.get("apiVersion") != SEED_API_VERSION:
         raise InvalidInput(
@@ -107,7 +111,7 @@ def translate_seed_simulation(
     native: dict[str, Any] = {
         **settings,
         "name": name,
-        "graphs": _graph_selection(spec.get("graphSelector"), graphs_dir, graph_resources),
+        "graphs": _graph_selection(spec.get("graphSelector"), graphs_dir, graph_resources, inputs),
         "algorithms": [algorithm],
         "repetitions": spec.get("repetitions", 1),
         "initialization": "random_int" if random_init else "graph",
@@ -147,6 +151,7 @@ def _graph_selection(
     selector: object,
     graphs_dir: str | Path | None,
     graph_resources: Iterable[Mapping[str, Any]] | None,
+    inputs: GraphInputs,
 ) -> list[dict[str, Any]]:
     if not isinstance(selector, Mapping):
         raise InvalidInput(
@@ -179,7 +184,9 @@ def _graph_selection(
             " them (graphs_dir, or --graphs on the command line)",
             field="spec.graphSelector",
         )
-    return [{"resources": str(Path(graphs_dir).expanduser().resolve()), "selector": dict(labels)}]
+    directory = Path(graphs_dir).expanduser()
+    inputs.check_inside(directory, shown=str(graphs_dir), field="graphs_dir")
+    return [{"resources": str(directory.resolve()), "selector": dict(labels)}]
 
 
 def _labels_match(resource: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:

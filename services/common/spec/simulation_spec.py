@@ -35,6 +35,7 @@ from typing import Any
 
 from gossipsim.common.documents import load_json_document, load_yaml_documents
 from gossipsim.common.errors import InvalidInput
+from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
 from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
 from gossipsim.common.model.convergence import DEFAULT_EPSILON
@@ -65,6 +66,7 @@ from gossipsim.common.spec.ids import (
     check_simulation_id,
 )
 from gossipsim.common.spec.run_plan import (
+    DEFAULT_MAX_SHARDS,
     MAX_SEED,
     MAX_SHARDS,
     AlgorithmPlan,
@@ -91,6 +93,14 @@ __all__ = [
 
 MAX_REPETITIONS = 10_000
 MAX_RUNS = 1_000_000
+MAX_HISTORY_SAMPLES = 10_000_000
+"""Most vertex values one run may sample (sampled vertices x sampled rounds): the collector
+keeps each run's history whole, at 8 bytes a value and more in its tables."""
+MAX_HISTORY_VERTICES = 200_000
+"""Most vertices sampled in one round: a sampled round travels in one telemetry message, each
+value as a JSON float of up to ~24 characters and a separator, and 200,000 of them (~5 MB)
+fit the 8 MiB message cap (MAX_MESSAGE_BYTES of gossipsim.common.messaging.messages) with
+room for the round's aggregates."""
 STOP_CONDITIONS = {"converged": True, "max_rounds": False}
 TOP_KEYS = (
     "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
@@ -156,34 +166,53 @@ def parse_spec(
     base_dir: Path | None = None,
     graphs_dir: Path | None = None,
     limits: GraphLimits = DEFAULT_LIMITS,
+    inputs: GraphInputs = LOCAL_INPUTS,
+    max_shards: int = DEFAULT_MAX_SHARDS,
 ) -> SimulationSpec:
     """Check a spec (or a seed ``Simulation``) whole; raise :class:`InvalidInput` naming the field.
 
     ``base_dir`` resolves relative paths of a native spec (the spec file's directory);
-    ``graphs_dir`` is where a seed Simulation's Graph resources are.
+    ``graphs_dir`` is where a seed Simulation's Graph resources are. ``inputs`` says which
+    files may be read (the default, any file, is ``gossipsim run``'s; a service passes its
+    operator's roots) and holds the graph objects fetched from the store. ``limits`` and
+    ``max_shards`` are the deployment's (``GOSSIPSIM_MAX_*``).
     """
     if not isinstance(doc, Mapping):
         raise InvalidInput(f"a simulation spec must be a mapping, got {type(doc).__name__}")
     if not is_seed_resource(doc):
-        return _parse_native(doc, base_dir=base_dir, limits=limits)
-    native = translate_seed_simulation(doc, graphs_dir)
+        return _parse_native(
+            doc, base_dir=base_dir, limits=limits, inputs=inputs, max_shards=max_shards
+        )
+    native = translate_seed_simulation(doc, graphs_dir, inputs=inputs)
     try:
-        return _parse_native(native, base_dir=None, limits=limits)
+        return _parse_native(
+            native, base_dir=None, limits=limits, inputs=inputs, max_shards=max_shards
+        )
     except InvalidInput as exc:
         raise refield(exc, seed_field(exc.field)) from exc
 
 
 def expand_runs(spec: SimulationSpec) -> dict[RunId, RunPlan]:
-    """Every run of ``spec`` by its id, in graph, algorithm, parameter, repetition order."""
+    """Every run of ``spec`` by its id, in graph, algorithm, parameter, repetition order.
+
+    The runs of one graph share its (immutable) graph plan and settings, and the runs of one
+    algorithm its plan: a sweep of a million runs then costs a million small plans, not five
+    million objects (and a history of 200,000 sampled ids is held once per graph)."""
     plans: dict[RunId, RunPlan] = {}
+    graphs = {
+        id(graph): (GraphPlan(name=graph.name, source=graph.source), spec.settings_for(graph))
+        for graph in spec.graphs
+    }
+    algorithms = {id(entry): AlgorithmPlan.of(entry.algorithm) for entry in spec.algorithms}
     for graph, entry, parameters, repetition, run_id in _runs(spec):
+        graph_plan, settings = graphs[id(graph)]
         plans[run_id] = RunPlan(
-            graph=GraphPlan(name=graph.name, source=graph.source),
-            algorithm=AlgorithmPlan.of(entry.algorithm),
+            graph=graph_plan,
+            algorithm=algorithms[id(entry)],
             parameters=parameters,
             repetition=repetition,
             seed=spec.seed,
-            settings=spec.settings_for(graph),
+            settings=settings,
         )
     assert len(plans) == spec.runs_total, "run ids must be unique"
     return plans
@@ -250,7 +279,12 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
 
 
 def _parse_native(
-    doc: Mapping[str, Any], *, base_dir: Path | None, limits: GraphLimits
+    doc: Mapping[str, Any],
+    *,
+    base_dir: Path | None,
+    limits: GraphLimits,
+    inputs: GraphInputs,
+    max_shards: int,
 ) -> SimulationSpec:
     check_keys(doc, TOP_KEYS, "")
     name = get(doc, "name", "simulation")
@@ -266,7 +300,7 @@ def _parse_native(
     if not 0.0 <= epsilon < 1.0:
         raise InvalidInput(f"must lie in [0, 1), got {doc['epsilon']!r}", field="epsilon")
     history_every, history_vertices = _history(get(doc, "history", {}))
-    shards = check_int(get(doc, "shards", 1), "shards", 1, MAX_SHARDS)
+    shards = _shards(get(doc, "shards", 1), max_shards)
     spec = SimulationSpec(
         name=name,
         seed=check_int(get(doc, "seed", 0), "seed", 0, MAX_SEED),
@@ -282,11 +316,29 @@ def _parse_native(
         algorithms=parse_algorithms(get(doc, "algorithms", None), mode),
         parameters=parse_parameters(get(doc, "parameters", {})),
         graphs=parse_graphs(
-            get(doc, "graphs", None), base_dir=base_dir, limits=limits, shards=shards
+            get(doc, "graphs", None),
+            base_dir=base_dir,
+            limits=limits,
+            shards=shards,
+            inputs=inputs,
         ),
     )
     _check_against_graphs(spec)
     return spec
+
+
+def _shards(raw: object, max_shards: int) -> int:
+    """Node shards per run, at most the deployment's ``GOSSIPSIM_MAX_SHARDS``: each shard is
+    a node process or pod of its own (~165 MiB), and a spec must not be able to ask for a
+    thousand of them."""
+    shards = check_int(raw, "shards", 1, MAX_SHARDS)
+    if shards > max_shards:
+        raise InvalidInput(
+            f"{shards} shards asked for, over the limit of {max_shards}; use fewer (the"
+            f" setting GOSSIPSIM_MAX_SHARDS raises the limit, up to {MAX_SHARDS:,})",
+            field="shards",
+        )
+    return shards
 
 
 def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
@@ -302,6 +354,12 @@ def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
             raise InvalidInput(f"a count must be >= 1, got {vertices}", field="history.vertices")
         return every, int(vertices)
     ids = check_list(vertices, "history.vertices", "vertex ids (or a count)")
+    if len(ids) > MAX_HISTORY_VERTICES:
+        raise InvalidInput(
+            f"{len(ids):,} vertices listed, over the limit of {MAX_HISTORY_VERTICES:,} sampled"
+            " per round",
+            field="history.vertices",
+        )
     seen: set[int] = set()
     for index, vertex in enumerate(ids):
         if not is_int(vertex) or vertex < 0 or vertex in seen:
@@ -330,6 +388,7 @@ def _check_against_graphs(spec: SimulationSpec) -> None:
                         f" 0..{graph.vertices - 1}",
                         field=f"history.vertices[{index}]",
                     )
+        _check_history_size(spec, graph)
     if spec.runs_total > MAX_RUNS:
         raise InvalidInput(
             f"the spec expands to {spec.runs_total:,} runs, over the limit of {MAX_RUNS:,};"
@@ -343,6 +402,35 @@ def _check_against_graphs(spec: SimulationSpec) -> None:
                 f"two runs would have the id {run_id!r}; rename a graph", field="graphs"
             )
         seen.add(run_id)
+
+
+def _check_history_size(spec: SimulationSpec, graph: GraphEntry) -> None:
+    """A run's sampled values stay under :data:`MAX_HISTORY_SAMPLES`, and one sampled round
+    fits one telemetry message (:data:`MAX_HISTORY_VERTICES`): history that cannot be
+    delivered must be refused here, not lost after the run."""
+    if spec.history_every == 0:
+        return
+    chosen = spec.history_vertices  # all, the first k, or these ids (checked to be in it)
+    if chosen is None:
+        sampled = graph.vertices
+    else:
+        sampled = min(chosen, graph.vertices) if isinstance(chosen, int) else len(chosen)
+    rounds = spec.max_rounds // spec.history_every + 1  # round 0 is sampled too
+    if sampled > MAX_HISTORY_VERTICES:
+        raise InvalidInput(
+            f"{sampled:,} vertices of graph {graph.name!r} would be sampled per round, over the"
+            f" limit of {MAX_HISTORY_VERTICES:,}; sample fewer (history.vertices: a count or"
+            " a list of ids)",
+            field="history",
+        )
+    if sampled * rounds > MAX_HISTORY_SAMPLES:
+        raise InvalidInput(
+            f"{sampled:,} vertices of graph {graph.name!r} sampled in up to {rounds:,} rounds"
+            f" are {sampled * rounds:,} values per run, over the limit of"
+            f" {MAX_HISTORY_SAMPLES:,}; sample fewer vertices or less often (history.every),"
+            " or lower max_rounds",
+            field="history",
+        )
 
 
 def _runs(

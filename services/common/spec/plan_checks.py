@@ -1,0 +1,131 @@
+"""A run's execution settings checked against its graph and the deployment's limits.
+
+One check, two callers: the scheduler applies it to every graph of a submitted spec, and the
+runner applies it again to every run.start it takes, because a run.start can be published to
+the runs queue by anyone who can reach the broker: a plan that never went through the
+scheduler must not get past the runner either (the runner also rebuilds the graph with the same
+``load_graph`` limits and applies :func:`~gossipsim.common.graphs.runnable.check_runnable`).
+
+The history caps (:data:`~.simulation_spec.MAX_HISTORY_VERTICES` sampled per round, so a
+sampled round fits one telemetry message, and :data:`~.simulation_spec.MAX_HISTORY_SAMPLES` per
+run) are the spec's, counted on the plan's settings the way the spec counts them.
+
+Errors name the culprit where its author wrote it: at the spec's keys (``history.vertices[3]``)
+for the scheduler, at the plan's fields (``plan.settings.history_vertices[3]``) for the runner,
+by the :class:`SettingsFields` each passes. They never quote a vertex label (labels may come
+from a file); vertices are named by their number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gossipsim.common.errors import InvalidInput
+from gossipsim.common.model.initial_values import Initialization
+from gossipsim.common.spec.run_plan import DEFAULT_MAX_SHARDS, ExecutionSettings
+from gossipsim.common.spec.simulation_spec import MAX_HISTORY_SAMPLES, MAX_HISTORY_VERTICES
+
+__all__ = ["PLAN_FIELDS", "SPEC_FIELDS", "SettingsFields", "check_settings_for_graph"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsFields:
+    """Where each execution setting is named in an error."""
+
+    shards: str
+    initialization: str
+    history: str  # how much is sampled
+    history_vertices: str  # which vertices are
+
+
+SPEC_FIELDS = SettingsFields(
+    shards="shards",
+    initialization="initialization",
+    history="history",
+    history_vertices="history.vertices",
+)
+"""The keys of a simulation spec (the scheduler's check)."""
+
+PLAN_FIELDS = SettingsFields(
+    shards="plan.settings.shards",
+    initialization="plan.settings.initialization",
+    history="plan.settings.history_vertices",
+    history_vertices="plan.settings.history_vertices",
+)
+"""The fields of a run.start's plan (the runner's check)."""
+
+
+def check_settings_for_graph(
+    settings: ExecutionSettings,
+    *,
+    graph_name: str,
+    vertices: int,
+    has_values: bool,
+    max_shards: int = DEFAULT_MAX_SHARDS,
+    fields: SettingsFields = SPEC_FIELDS,
+) -> None:
+    """:class:`InvalidInput` unless ``settings`` can run on a graph of ``vertices`` vertices
+    (with initial values of its own if ``has_values``) within ``max_shards`` shards.
+
+    The graph itself (connected enough for gossip) is ``check_runnable``'s to check."""
+    if settings.shards > max_shards:
+        raise InvalidInput(
+            f"{settings.shards} shards asked for, over the limit of {max_shards}; use fewer",
+            field=fields.shards,
+        )
+    if settings.shards > vertices:
+        raise InvalidInput(
+            f"graph {graph_name!r} has {vertices} vertices, fewer than the {settings.shards}"
+            " shards asked for; use at most one shard per vertex",
+            field=fields.shards,
+        )
+    if settings.initialization is Initialization.GRAPH and not has_values:
+        raise InvalidInput(
+            f"graph {graph_name!r} has no initial values (valueList); draw them instead"
+            " (initialization: auto or random_int; randomInitialization: true)",
+            field=fields.initialization,
+        )
+    _check_sampled_vertices(settings.history_vertices, graph_name, vertices, fields)
+    _check_history_size(settings, graph_name, vertices, fields)
+
+
+def _check_sampled_vertices(
+    sampled: tuple[int, ...] | None, graph_name: str, vertices: int, fields: SettingsFields
+) -> None:
+    """Every sampled id is a vertex of the graph, and none is sampled twice."""
+    seen: set[int] = set()
+    for index, vertex in enumerate(sampled or ()):
+        where = f"{fields.history_vertices}[{index}]"
+        if not 0 <= vertex < vertices:
+            raise InvalidInput(
+                f"vertex {vertex} is not in graph {graph_name!r}, which has ids 0..{vertices - 1}",
+                field=where,
+            )
+        if vertex in seen:
+            raise InvalidInput(f"vertex {vertex} is sampled twice", field=where)
+        seen.add(vertex)
+
+
+def _check_history_size(
+    settings: ExecutionSettings, graph_name: str, vertices: int, fields: SettingsFields
+) -> None:
+    """One sampled round fits one telemetry message, and a run samples at most
+    :data:`MAX_HISTORY_SAMPLES` values: history that cannot be delivered is refused before the
+    run, not lost after it."""
+    if settings.history_every == 0:
+        return
+    sampled = vertices if settings.history_vertices is None else len(settings.history_vertices)
+    rounds = settings.max_rounds // settings.history_every + 1  # round 0 is sampled too
+    if sampled > MAX_HISTORY_VERTICES:
+        raise InvalidInput(
+            f"{sampled:,} vertices of graph {graph_name!r} would be sampled per round, over the"
+            f" limit of {MAX_HISTORY_VERTICES:,}; sample fewer",
+            field=fields.history,
+        )
+    if sampled * rounds > MAX_HISTORY_SAMPLES:
+        raise InvalidInput(
+            f"{sampled:,} vertices of graph {graph_name!r} sampled in up to {rounds:,} rounds"
+            f" are {sampled * rounds:,} values per run, over the limit of"
+            f" {MAX_HISTORY_SAMPLES:,}; sample fewer vertices or less often, or run fewer rounds",
+            field=fields.history,
+        )
