@@ -36,12 +36,18 @@ MALFORMED = {
     ),
     "unknown kind": Envelope(body=b'{"kind": "run.explode", "version": 1}', routing_key=""),
     "oversized": Envelope(body=b"[" + b"0," * (MAX_MESSAGE_BYTES // 2) + b"0]", routing_key=""),
+    # valid, but not what its routing key (which broker permissions restrict) says it is
+    "kind not its key": Envelope(
+        body=orjson.dumps({"kind": "simulation.cancel", "version": 1, "simulation_id": "x"}),
+        routing_key="",
+    ),
 }
 REASONS = {
     "garbage bytes": "not JSON",
     "wrong content type": "content type",
     "unknown kind": "unknown message kind",
     "oversized": "exceeds",
+    "kind not its key": "a simulation.cancel message published with routing key",
 }
 
 

@@ -2,7 +2,8 @@
 
 * :func:`message_or_dead_letter` reads a delivery as a message, or dead-letters it with the
   reason it is unreadable. Every consumer starts here, so garbage bytes, a wrong content type,
-  an oversized body or an unknown kind never reach service logic and never crash-loop a
+  an oversized body, an unknown kind or a body whose kind is not its routing key never reach
+  service logic and never crash-loop a
   consumer: the message goes to the dead-letter queue with a reason someone can read (and
   replay after fixing it).
 * :func:`message_context` binds the message's ``simulation_id`` and ``run_id`` to every log line
@@ -53,6 +54,13 @@ async def message_or_dead_letter(
         message = decode(envelope.body)
     except MessageError as error:
         await delivery.dead_letter(f"undecodable message: {error}")
+        return None
+    if envelope.routing_key != message.kind:
+        # Broker permissions restrict routing keys per user (k8s/): a body of another kind
+        # than its key would get past them.
+        await delivery.dead_letter(
+            f"a {message.kind} message published with routing key {envelope.routing_key!r}"
+        )
         return None
     if expected is not None and not isinstance(message, expected):
         await delivery.dead_letter(f"unexpected {message.kind} on this queue")
