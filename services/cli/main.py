@@ -134,8 +134,8 @@ def command_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     state = outcome.state
     assert state is not None
-    failed = sum(1 for s in state.status.values() if s.value == "failed")
     location = Path(outcome.location)
+    failed = _runs_failed(location, state.count_failed())
     if args.json:
         print(
             orjson.dumps(
@@ -153,7 +153,26 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"\n{len(state.plans)} runs, {failed} failed. Results: {location}")
         for run_id, reason in sorted(state.errors.items())[:5]:
             print(f"  failed {run_id}: {reason}", file=sys.stderr)
+        if failed > state.count_failed():
+            lost = failed - state.count_failed()
+            print(
+                f"  {lost} run(s) finished but their results never reached the collector"
+                " (telemetry or completion dead-lettered): counted as failed",
+                file=sys.stderr,
+            )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _runs_failed(location: Path, failed_by_scheduler: int) -> int:
+    """Failed runs as the manifest counts them: a run the scheduler saw complete whose results
+    were lost on the way to the collector is failed there, and must not pass as a success.
+    Without a readable manifest nothing is known to have succeeded."""
+    try:
+        manifest = orjson.loads((location / "manifest.json").read_bytes())
+        counted = int(manifest["runs_failed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return max(failed_by_scheduler, 1)
+    return max(counted, failed_by_scheduler)
 
 
 def command_serve(args: argparse.Namespace) -> int:

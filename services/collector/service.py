@@ -130,7 +130,7 @@ class CollectorService:
             if isinstance(message, RunRound):
                 await self._round(message)
             elif isinstance(message, RunCompleted):
-                await self._completed(message)
+                await self._completed(message, last_try=last_try)
             else:
                 await self._failed(message)
         elif isinstance(message, SimulationAccepted):
@@ -208,7 +208,7 @@ class CollectorService:
         )
         await self._put_json(key, {"first_round": message.first_round, "rounds": message.rounds})
 
-    async def _completed(self, message: RunCompleted) -> None:
+    async def _completed(self, message: RunCompleted, *, last_try: bool = False) -> None:
         sim, run = message.simulation_id, message.run_id
         parts = await self._store.list(layout.parts_prefix(sim, run, message.attempt))
         lines = []
@@ -216,6 +216,24 @@ class CollectorService:
             part = await self._get_json(key)
             for offset, telemetry in enumerate(part["rounds"]):
                 lines.append(orjson.dumps({"round": part["first_round"] + offset, **telemetry}))
+        if len(lines) != message.rounds + 1 and last_try:
+            # The rest will not come (dead-lettered or lost): a run without its telemetry is
+            # a failed run, never a success with a hole in its results.
+            log.warning("telemetry of a completed run lost", rounds_stored=len(lines))
+            await self._failed(
+                RunFailed(
+                    simulation_id=sim,
+                    run_id=run,
+                    attempt=message.attempt,
+                    error=(
+                        f"results lost: {len(lines)} of {message.rounds + 1} rounds of telemetry"
+                        " reached the collector (the rest was dead-lettered or lost)"
+                    ),
+                    retryable=False,
+                    plan=message.plan,
+                )
+            )
+            return
         if len(lines) != message.rounds + 1:
             # Telemetry of this run is still on its way (or was processed out of order):
             # run.completed is requeued until every part is stored.

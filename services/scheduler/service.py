@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from gossipsim.common.contracts import results_layout
@@ -66,7 +67,7 @@ from gossipsim.common.spec.simulation_spec import (
     simulation_id_for,
 )
 from gossipsim.common.storage.graph_objects import fetched_graph_inputs
-from gossipsim.common.storage.store import ObjectStore
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 from gossipsim.scheduler.spec_check import SpecChecker, SpecCheckSettings
 from gossipsim.scheduler.state import TERMINAL, RunStatus, SimulationState
 from gossipsim.scheduler.state_store import StateStore
@@ -424,10 +425,28 @@ class SchedulerService:
             log.warning("results.stored without a stored manifest ignored")
             return
         state.results_location = location
+        state.results_lost = await self._results_lost(state)
         await self._save(state)
         if self._states is not None:
             await self._states.mark_finished(state.simulation_id)
         state.finished.set()
+
+    async def _results_lost(self, state: SimulationState) -> int:
+        """Runs this scheduler saw complete that the manifest counts failed: their telemetry or
+        completion never reached the collector (dead-lettered). The status must not call them
+        successes. Without a store (embedded mode) the command line reads the manifest itself."""
+        if self._store is None:
+            return 0
+        key = results_layout.simulation_key(state.simulation_id, results_layout.MANIFEST)
+        try:
+            manifest = orjson.loads(await self._store.get(key))
+            counted = int(manifest["runs_failed"])
+        except (ObjectNotFound, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return 0
+        lost = counted - state.count_failed()
+        if lost > 0:
+            log.warning("runs completed but their results were lost", runs_lost=lost)
+        return max(lost, 0)
 
     async def _results_location(self, simulation_id: str, reported: str) -> str | None:
         """Where the results are: in embedded mode (no store; the bus is in the process) as

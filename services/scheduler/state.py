@@ -82,6 +82,7 @@ class SimulationState:
     cancelled: bool = False
     completed: bool = False
     results_location: str = ""
+    results_lost: int = 0  # completed here, failed in the manifest: results never stored
     rounds_done: int = 0
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     # kept by the methods: runs per status, the failed runs the summary names, the plan's
@@ -207,6 +208,7 @@ class SimulationState:
             "graphs_dir": self.graphs_dir,
             "published": self.published,
             "spec_digest": self.spec_digest,
+            "results_lost": self.results_lost,
             "run_table": {"chunk_size": RUN_CHUNK_SIZE, "chunks": chunk_count(len(self.plans))},
             "failed_runs": {
                 run_id: FailedRun(attempt=self.attempts[run_id], error=self.errors.get(run_id, ""))
@@ -286,6 +288,7 @@ class SimulationState:
             cancelled=document.get("phase") == CANCELLED,
             completed=document.get("phase") in FINISHED_PHASES,
             results_location=document.get("results", ""),
+            results_lost=int(document.get("results_lost", 0)),
         )
         if "run_table" in document:  # stored in this layout: nothing to write until changed
             state.dirty_chunks.clear()

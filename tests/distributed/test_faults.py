@@ -100,11 +100,17 @@ async def test_runners_killed_20_times_mid_run_lose_and_duplicate_nothing(cluste
                 what="a runner in the middle of a run it was never killed in",
             )
             await asyncio.sleep(0.1)  # well inside the ~0.3 s run
-            victim, run_id = next(
-                (name, run)
-                for name, run in in_flight(tap).items()
-                if name in runners and run not in killed_runs
+            picked = next(
+                (
+                    (name, run)
+                    for name, run in in_flight(tap).items()
+                    if name in runners and run not in killed_runs
+                ),
+                None,
             )
+            if picked is None:
+                continue  # that run finished during the pause: wait for the next one
+            victim, run_id = picked
             cluster.kill(victim, signal.SIGKILL)
             runners.remove(victim)
             killed_runs.add(run_id)

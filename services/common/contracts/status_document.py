@@ -123,6 +123,9 @@ class StatusDocument(TypedDict, total=False):
     graphs_dir: str
     published: bool  # every run.start of the first attempts is with the broker
     spec_digest: str  # of spec and graphs_dir: a resubmission with another is refused
+    # runs counted completed above whose results never reached the collector (their telemetry
+    # or completion was dead-lettered): failed in the manifest, and in every reading of this
+    results_lost: int
     run_table: RunTable
     failed_runs: dict[str, FailedRun]
     rejected: Rejection
@@ -347,7 +350,7 @@ class SimulationStatus:
             name=_text(document.get("name")),
             phase=_text(document.get("phase")),
             runs_total=_int(document.get("runs_total")),
-            counts={name: _int(counts.get(name)) or 0 for name in RUN_STATUSES},
+            counts=_counts(counts, _int(document.get("results_lost")) or 0),
             submitted_at=_text(document.get("submitted_at")),
             finished_at=_text(document.get("finished_at")),
             results=_text(document.get("results")),
@@ -365,6 +368,15 @@ class SimulationStatus:
     @property
     def done(self) -> int:
         return self.counts["completed"] + self.counts["failed"]
+
+
+def _counts(stored: dict[str, Any], results_lost: int) -> dict[str, int]:
+    """Runs per status, a run whose results were lost counted failed, not completed."""
+    counts = {name: _int(stored.get(name)) or 0 for name in RUN_STATUSES}
+    lost = min(max(results_lost, 0), counts["completed"])
+    counts["completed"] -= lost
+    counts["failed"] += lost
+    return counts
 
 
 def read_status(key: str, data: bytes) -> SimulationStatus:
