@@ -6,8 +6,8 @@ the runs queue by anyone who can reach the broker: a plan that never went throug
 scheduler must not get past the runner either (the runner also rebuilds the graph with the same
 ``load_graph`` limits and applies :func:`~gossipsim.common.graphs.runnable.check_runnable`).
 
-The history caps (:data:`~.simulation_spec.MAX_HISTORY_VERTICES` sampled per round, so a
-sampled round fits one telemetry message, and :data:`~.simulation_spec.MAX_HISTORY_SAMPLES` per
+The history caps (:data:`MAX_HISTORY_VERTICES` sampled per round, so a
+sampled round fits one telemetry message, and :data:`MAX_HISTORY_SAMPLES` per
 run) are the spec's, counted on the plan's settings the way the spec counts them.
 
 Errors name the culprit where its author wrote it: at the spec's keys (``history.vertices[3]``)
@@ -23,9 +23,24 @@ from dataclasses import dataclass
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.model.initial_values import Initialization
 from gossipsim.common.spec.run_plan import DEFAULT_MAX_SHARDS, ExecutionSettings
-from gossipsim.common.spec.simulation_spec import MAX_HISTORY_SAMPLES, MAX_HISTORY_VERTICES
 
-__all__ = ["PLAN_FIELDS", "SPEC_FIELDS", "SettingsFields", "check_settings_for_graph"]
+__all__ = [
+    "MAX_HISTORY_SAMPLES",
+    "MAX_HISTORY_VERTICES",
+    "PLAN_FIELDS",
+    "SPEC_FIELDS",
+    "SettingsFields",
+    "check_settings_for_graph",
+]
+
+MAX_HISTORY_SAMPLES = 10_000_000
+"""Most vertex values one run may sample (sampled vertices x sampled rounds): the collector
+keeps each run's history whole, at 8 bytes a value and more in its tables."""
+MAX_HISTORY_VERTICES = 200_000
+"""Most vertices sampled in one round: a sampled round travels in one telemetry message, each
+value as a JSON float of up to ~24 characters and a separator, and 200,000 of them (~5 MB)
+fit the 8 MiB message cap (MAX_MESSAGE_BYTES of gossipsim.common.messaging.messages) with
+room for the round's aggregates."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

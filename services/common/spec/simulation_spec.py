@@ -65,6 +65,11 @@ from gossipsim.common.spec.ids import (
     check_run_id,
     check_simulation_id,
 )
+from gossipsim.common.spec.plan_checks import (
+    MAX_HISTORY_VERTICES,
+    SPEC_FIELDS,
+    check_settings_for_graph,
+)
 from gossipsim.common.spec.run_plan import (
     DEFAULT_MAX_SHARDS,
     MAX_SEED,
@@ -93,14 +98,6 @@ __all__ = [
 
 MAX_REPETITIONS = 10_000
 MAX_RUNS = 1_000_000
-MAX_HISTORY_SAMPLES = 10_000_000
-"""Most vertex values one run may sample (sampled vertices x sampled rounds): the collector
-keeps each run's history whole, at 8 bytes a value and more in its tables."""
-MAX_HISTORY_VERTICES = 200_000
-"""Most vertices sampled in one round: a sampled round travels in one telemetry message, each
-value as a JSON float of up to ~24 characters and a separator, and 200,000 of them (~5 MB)
-fit the 8 MiB message cap (MAX_MESSAGE_BYTES of gossipsim.common.messaging.messages) with
-room for the round's aggregates."""
 STOP_CONDITIONS = {"converged": True, "max_rounds": False}
 TOP_KEYS = (
     "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
@@ -372,23 +369,17 @@ def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
 
 
 def _check_against_graphs(spec: SimulationSpec) -> None:
-    """What only the graphs can tell: initial values, sampled ids, the number of runs."""
+    """What only the graphs can tell: the settings on each graph (the same check the runner
+    applies to every run.start, :mod:`.plan_checks`), and the number of runs."""
     for graph in spec.graphs:
-        if spec.initialization is Initialization.GRAPH and not graph.has_values:
-            raise InvalidInput(
-                f"graph {graph.name!r} has no initial values (valueList); draw them instead"
-                " (initialization: auto or random_int; randomInitialization: true)",
-                field="initialization",
-            )
-        if isinstance(spec.history_vertices, tuple):
-            for index, vertex in enumerate(spec.history_vertices):
-                if vertex >= graph.vertices:
-                    raise InvalidInput(
-                        f"vertex {vertex} is not in graph {graph.name!r}, which has ids"
-                        f" 0..{graph.vertices - 1}",
-                        field=f"history.vertices[{index}]",
-                    )
-        _check_history_size(spec, graph)
+        check_settings_for_graph(
+            spec.settings_for(graph),
+            graph_name=graph.name,
+            vertices=graph.vertices,
+            has_values=graph.has_values,
+            max_shards=MAX_SHARDS,  # the deployment's cap was applied to ``shards`` itself
+            fields=SPEC_FIELDS,
+        )
     if spec.runs_total > MAX_RUNS:
         raise InvalidInput(
             f"the spec expands to {spec.runs_total:,} runs, over the limit of {MAX_RUNS:,};"
@@ -402,35 +393,6 @@ def _check_against_graphs(spec: SimulationSpec) -> None:
                 f"two runs would have the id {run_id!r}; rename a graph", field="graphs"
             )
         seen.add(run_id)
-
-
-def _check_history_size(spec: SimulationSpec, graph: GraphEntry) -> None:
-    """A run's sampled values stay under :data:`MAX_HISTORY_SAMPLES`, and one sampled round
-    fits one telemetry message (:data:`MAX_HISTORY_VERTICES`): history that cannot be
-    delivered must be refused here, not lost after the run."""
-    if spec.history_every == 0:
-        return
-    chosen = spec.history_vertices  # all, the first k, or these ids (checked to be in it)
-    if chosen is None:
-        sampled = graph.vertices
-    else:
-        sampled = min(chosen, graph.vertices) if isinstance(chosen, int) else len(chosen)
-    rounds = spec.max_rounds // spec.history_every + 1  # round 0 is sampled too
-    if sampled > MAX_HISTORY_VERTICES:
-        raise InvalidInput(
-            f"{sampled:,} vertices of graph {graph.name!r} would be sampled per round, over the"
-            f" limit of {MAX_HISTORY_VERTICES:,}; sample fewer (history.vertices: a count or"
-            " a list of ids)",
-            field="history",
-        )
-    if sampled * rounds > MAX_HISTORY_SAMPLES:
-        raise InvalidInput(
-            f"{sampled:,} vertices of graph {graph.name!r} sampled in up to {rounds:,} rounds"
-            f" are {sampled * rounds:,} values per run, over the limit of"
-            f" {MAX_HISTORY_SAMPLES:,}; sample fewer vertices or less often (history.every),"
-            " or lower max_rounds",
-            field="history",
-        )
 
 
 def _runs(
