@@ -325,6 +325,7 @@ _BASE_PATHS = {
     ("collector", "broker", 5672),
     ("scheduler", "store", 9000),
     ("collector", "store", 9000),
+    ("runner", "store", 9000),  # {object: graphs/…} graph sources
     ("runner", "node", 50051),
 }
 
