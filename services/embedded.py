@@ -17,12 +17,14 @@ import orjson
 
 from gossipsim.collector.service import CollectorService
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
+from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.messaging.bus import REASON_HEADER, Delivery
 from gossipsim.common.messaging.memory_bus import InMemoryBus
 from gossipsim.common.messaging.messages import MessageError, SimulationRejected, SimulationSubmit
 from gossipsim.common.messaging.publishing import publish_message
 from gossipsim.common.messaging.topology import Topology
 from gossipsim.common.spec.ids import SimulationId
+from gossipsim.common.spec.run_plan import DEFAULT_MAX_SHARDS
 from gossipsim.common.spec.simulation_spec import simulation_id_for
 from gossipsim.common.storage.local_store import LocalDirectoryStore
 from gossipsim.runner.local_launcher import LocalProcessLauncher
@@ -50,6 +52,8 @@ async def run_embedded(
     runners: int = 1,
     progress: Progress | None = None,
     inputs: GraphInputs = LOCAL_INPUTS,
+    limits: GraphLimits = DEFAULT_LIMITS,
+    max_shards: int = DEFAULT_MAX_SHARDS,
 ) -> EmbeddedOutcome:
     """Submit one simulation to freshly wired services and wait until its results are stored.
 
@@ -66,7 +70,9 @@ async def run_embedded(
         inputs=inputs,
         graph_store=store,
         # the user's own machine: the spec check in a thread, off the loop, without a worker
-        settings=SchedulerSettings(check=SpecCheckSettings(isolation="thread")),
+        settings=SchedulerSettings(
+            check=SpecCheckSettings(limits=limits, max_shards=max_shards, isolation="thread")
+        ),
     )
     # no store for the scheduler here: the collector asks it what it accepted
     collector = CollectorService(bus=bus, topology=topology, store=store, plans=scheduler)
@@ -76,7 +82,8 @@ async def run_embedded(
                 bus=bus,
                 topology=topology,
                 launcher=launcher,
-                settings=RunnerSettings(name=f"runner-{k}"),
+                settings=RunnerSettings(name=f"runner-{k}", max_shards=max_shards),
+                limits=limits,
                 inputs=inputs,
                 graph_store=store,
             )

@@ -92,7 +92,7 @@ def _table(averaged_csv: Path) -> str:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from gossipsim.common.runtime.settings import local_graph_inputs
+    from gossipsim.common.runtime.settings import graph_limits, local_graph_inputs, max_shards
     from gossipsim.embedded import run_embedded
 
     spec = _read_spec(args)
@@ -100,6 +100,7 @@ def command_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         inputs = local_graph_inputs(os.environ)  # any local file, GOSSIPSIM_MAX_FILE_BYTES
+        limits, shards_cap = graph_limits(os.environ), max_shards(os.environ)
     except ValueError as error:
         print(f"invalid setting: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -113,6 +114,8 @@ def command_run(args: argparse.Namespace) -> int:
             runners=args.runners,
             progress=progress,
             inputs=inputs,
+            limits=limits,
+            max_shards=shards_cap,
         )
     )
     if progress is not None:

@@ -52,3 +52,14 @@ async def test_a_submission_the_scheduler_dead_letters_ends_the_wait(tmp_path, m
     assert outcome.rejection is not None
     assert "dead-lettered" in outcome.rejection.reason
     assert outcome.state is None
+
+
+def test_gossipsim_run_reads_the_graph_limits_of_its_environment(tmp_path, monkeypatch, capsys):
+    """The same GOSSIPSIM_MAX_* settings as the services: a user can lower (or raise) them."""
+    from gossipsim.cli import main as cli
+
+    monkeypatch.setenv("GOSSIPSIM_MAX_VERTICES", "5")
+    path = tmp_path / "spec.json"
+    path.write_bytes(orjson.dumps(SMALL_SPEC))
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "GOSSIPSIM_MAX_VERTICES" in capsys.readouterr().err

@@ -106,11 +106,7 @@ class ServiceSettings:
             max_attempts=MAX_ATTEMPTS_VAR.read(env),
             runner_name=RUNNER_NAME_VAR.read(env) or socket.gethostname(),
             log_level=LOG_LEVEL_VAR.read(env),
-            limits=GraphLimits(
-                max_vertices=MAX_VERTICES_VAR.read(env),
-                max_edges=MAX_EDGES_VAR.read(env),
-                memory_bytes=CHECK_MEMORY_BYTES_VAR.read(env),
-            ),
+            limits=graph_limits(env),
             max_shards=MAX_SHARDS_VAR.read(env),
             check_seconds=CHECK_SECONDS_VAR.read(env),
             graph_inputs=GraphInputs(
@@ -202,6 +198,19 @@ class NodeTrafficSettings:
             if value:
                 env[variable.name] = value
         return env
+
+
+def graph_limits(env: Mapping[str, str]) -> GraphLimits:
+    """The largest graph accepted, as the services and ``gossipsim run`` alike read it."""
+    return GraphLimits(
+        max_vertices=MAX_VERTICES_VAR.read(env),
+        max_edges=MAX_EDGES_VAR.read(env),
+        memory_bytes=CHECK_MEMORY_BYTES_VAR.read(env),
+    )
+
+
+def max_shards(env: Mapping[str, str]) -> int:
+    return MAX_SHARDS_VAR.read(env)
 
 
 def local_graph_inputs(env: Mapping[str, str]) -> GraphInputs:
