@@ -132,7 +132,9 @@ CASES: dict[str, Case] = {
     "one-vertex": Case(lambda tmp: graph({"adjacency": ["0"]}), ("graphs[0]",)),
     "self-loop-only": Case(lambda tmp: graph({"adjacency": ["0 0"]}), ("graphs[0]",)),
     "no-edges": Case(lambda tmp: generator("empty_graph", n=5), ("graphs[0]",)),
-    "more-shards-than-vertices": Case(lambda tmp: spec_with(shards=20), ("shards",)),
+    "more-shards-than-vertices": Case(
+        lambda tmp: generator("cycle_graph", n=5) | {"shards": 8}, ("shards", "5 vertices")
+    ),
     "shards-1024": Case(
         lambda tmp: generator("cycle_graph", n=5000) | {"shards": 1024}, ("shards",)
     ),
@@ -149,7 +151,8 @@ CASES: dict[str, Case] = {
         lambda tmp: generator("hkn_harary_graph", k=100_000, n=200_000), ("graphs[0]",)
     ),
     "k-out-10M": Case(
-        lambda tmp: generator("random_k_out_graph", n=10_000_000, k=10, alpha=1.0), ("graphs[0]",)
+        lambda tmp: generator("random_k_out_graph", n=10_000_000, k=10),
+        ("graphs[0]", "over the limit"),
     ),
     "unknown-generator": Case(lambda tmp: generator("__import__", module="os"), ("graphs[0]",)),
     "dotted-generator": Case(lambda tmp: generator("os.system", command="id"), ("graphs[0]",)),
