@@ -175,21 +175,16 @@ CASES: dict[str, Case] = {
 
 
 def _gzip_bomb(tmp: Path) -> str:
-    """A few hundred KB that inflate to far more than the byte cap: lines of an edge list."""
+    """A few hundred KB that inflate to far more than the byte cap: lines of an edge list.
+    One compressed MiB repeated: readers take concatenated streams as one file."""
     path = tmp / "bomb.edgelist.gz"
-    with gzip.open(path, "wb", compresslevel=9) as stream:
-        line = b"1 2\n" * 262_144  # 1 MiB
-        for _ in range(300):
-            stream.write(line)
+    path.write_bytes(gzip.compress(b"1 2\n" * 262_144, compresslevel=9) * 300)
     return str(path)
 
 
 def _bz2_bomb(tmp: Path) -> str:
     path = tmp / "bomb.edgelist.bz2"
-    with bz2.open(path, "wb", compresslevel=9) as stream:
-        line = b"3 4\n" * 262_144
-        for _ in range(300):
-            stream.write(line)
+    path.write_bytes(bz2.compress(b"3 4\n" * 262_144, compresslevel=9) * 300)
     return str(path)
 
 
