@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from gossipsim.common.messaging.topology import TopologyMissing
+
 if TYPE_CHECKING:
     from gossipsim.common.runtime.settings import ServiceSettings
     from gossipsim.common.storage.store import ObjectStore
@@ -218,6 +220,8 @@ def command_cancel(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(cancel())
+    except TopologyMissing as error:
+        raise _CommandError(str(error)) from None
     except (OSError, aiormq.exceptions.AMQPError) as error:
         raise _broker_error(settings, error) from None
     print(
@@ -231,7 +235,7 @@ def _dead_letter_queue_call(settings: ServiceSettings, work: Callable[[Any], Any
     """Run ``work(queue)`` on the deployment's dead-letter queue, reporting broker errors."""
     import aiormq
 
-    from gossipsim.common.messaging.dead_letters import DeadLetterQueue, MissingTopology
+    from gossipsim.common.messaging.dead_letters import DeadLetterQueue
 
     topology = settings.topology()
 
@@ -241,7 +245,7 @@ def _dead_letter_queue_call(settings: ServiceSettings, work: Callable[[Any], Any
 
     try:
         return asyncio.run(call())
-    except MissingTopology as error:
+    except TopologyMissing as error:
         raise _CommandError(str(error)) from None
     except (OSError, aiormq.exceptions.AMQPError) as error:
         raise _broker_error(settings, error) from None

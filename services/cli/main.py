@@ -199,6 +199,7 @@ def command_submit(args: argparse.Namespace) -> int:
     """Publish simulation.submit to the configured broker and print the simulation id."""
     from gossipsim.common.messaging.messages import SimulationSubmit
     from gossipsim.common.messaging.publishing import publish_message
+    from gossipsim.common.messaging.topology import TopologyMissing
     from gossipsim.common.runtime.connections import open_bus
     from gossipsim.common.runtime.settings import ServiceSettings
     from gossipsim.common.spec.simulation_spec import simulation_id_for
@@ -219,6 +220,9 @@ def command_submit(args: argparse.Namespace) -> int:
     except InvalidInput as error:  # refused before publishing (too large)
         print(f"invalid spec: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except TopologyMissing as error:  # GOSSIPSIM_DECLARE_TOPOLOGY=false on a bare broker
+        print(f"gossipsim submit: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(message.simulation_id)
     return EXIT_OK
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from gossipsim.common.messaging.bus import REASON_HEADER, Bus, Delivery, Envelope, QueueSpec
 
 TIMEOUT = 5.0  # seconds for anything that should happen
@@ -432,3 +434,48 @@ async def test_settling_a_delivery_twice_is_an_error(bus: Bus, prefix: str) -> N
 
     await inbox.wait_for(1)
     assert "already acked" in str(errors[0])
+
+
+# -- passive declares (checking a topology that something else created) --------------------
+
+
+async def test_a_passive_declare_of_a_missing_name_raises_naming_it(bus: Bus, prefix: str) -> None:
+    """Nothing is created, and the bus goes on working: on RabbitMQ the broker's 404 closes a
+    channel, which must not be the one the bus publishes on."""
+    exchange, queue = f"{prefix}.events", f"{prefix}.runs"
+    with pytest.raises(LookupError, match=f"exchange '{exchange}'"):
+        await bus.declare_exchange(exchange, passive=True)
+    with pytest.raises(LookupError, match=f"queue '{queue}'"):
+        await bus.declare_queue(QueueSpec(name=queue), passive=True)
+    with pytest.raises(LookupError):  # still missing: the checks created nothing
+        await bus.declare_queue(QueueSpec(name=queue), passive=True)
+
+    await queue_on(bus, exchange, queue, "run.#")
+    inbox = Inbox()
+    await bus.consume(queue, inbox.handler)
+    await bus.publish(exchange, message("run.started"))
+    assert (await inbox.wait_for(1))[0].envelope.routing_key == "run.started"
+
+
+async def test_passively_declared_names_are_published_to_and_consumed_as_their_spec_says(
+    bus: Bus, prefix: str
+) -> None:
+    """Declared once (as a broker's definitions would), then only checked: publishing and
+    consuming work, and the spec's delivery limit and dead-letter exchange still hold."""
+    dead = await dead_letter_setup(bus, prefix, delivery_limit=2)  # work -> runs, dlx -> dead
+    spec = QueueSpec(name=f"{prefix}.runs", delivery_limit=2, dead_letter_exchange=f"{prefix}.dlx")
+    await bus.declare_exchange(f"{prefix}.work", passive=True)
+    await bus.declare_exchange(f"{prefix}.dlx", passive=True)
+    await bus.declare_queue(spec, passive=True)
+
+    async def always_nack(delivery: Delivery) -> None:
+        await delivery.nack(requeue=True)
+
+    work = Inbox(always_nack)
+    await bus.consume(spec.name, work.handler)
+    await bus.publish(f"{prefix}.work", message("run.start", b"poison"))
+
+    (delivery,) = await dead.wait_for(1)
+    assert [d.delivery_count for d in work.deliveries] == [1, 2]
+    assert delivery.envelope.body == b"poison"
+    assert delivery.envelope.headers[REASON_HEADER] == "delivery limit of 2 reached"

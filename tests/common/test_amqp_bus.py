@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from gossipsim.common.messaging.amqp_bus import AmqpBus
-from gossipsim.common.messaging.bus import REASON_HEADER, Delivery
+from gossipsim.common.messaging.bus import REASON_HEADER, Delivery, QueueSpec
 from tests.common.bus_contract import *  # noqa: F403 (the contract tests run here)
 from tests.common.bus_contract import Inbox, dead_letter_setup, message
 
@@ -111,3 +111,29 @@ async def test_names_outside_the_prefix_are_refused(bus: AmqpBus, prefix: str) -
 async def test_publish_to_undeclared_exchange_names_it(bus: AmqpBus, prefix: str) -> None:
     with pytest.raises(LookupError, match=f"exchange '{prefix}.missing' is not declared"):
         await bus.publish(f"{prefix}.missing", message("run.start"))
+
+
+async def test_a_bus_that_only_checks_works_with_what_another_declared(
+    bus: AmqpBus, prefix: str
+) -> None:
+    """As on Kubernetes: one party creates the topology, the service only checks it (passive
+    declares, no configure permission needed) and then publishes, consumes and dead-letters."""
+    dead = await dead_letter_setup(bus, prefix, delivery_limit=1)
+    checker = await connect_or_skip(prefix)
+    try:
+        spec = QueueSpec(
+            name=f"{prefix}.runs", delivery_limit=1, dead_letter_exchange=f"{prefix}.dlx"
+        )
+        await checker.declare_exchange(f"{prefix}.work", passive=True)
+        await checker.declare_exchange(f"{prefix}.dlx", passive=True)
+        await checker.declare_queue(spec, passive=True)
+        refused = Inbox(lambda delivery: delivery.dead_letter("refused by the checker"))
+        await checker.consume(spec.name, refused.handler)
+        await checker.publish(f"{prefix}.work", message("run.start", b"checked"))
+
+        (dead_letter,) = await dead.wait_for(1)
+        await refused.wait_for(1)
+        assert dead_letter.envelope.body == b"checked"
+        assert dead_letter.envelope.headers[REASON_HEADER] == "refused by the checker"
+    finally:
+        await checker.close()

@@ -12,7 +12,8 @@ the channel is closed with code 403 (aiormq's ChannelAccessRefused).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +21,21 @@ import aio_pika
 import aiormq
 import pytest
 import pytest_asyncio
+from aio_pika.abc import AbstractChannel
 from yarl import URL
 
 from gossipsim.common.messaging.amqp_bus import AmqpBus
-from gossipsim.common.messaging.bus import QueueSpec
-from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.messaging.bus import Delivery, Envelope, QueueSpec
+from gossipsim.common.messaging.topology import Topology, TopologyMissing
+from gossipsim.common.runtime.connections import prepare_topology
+from gossipsim.common.runtime.variables import DECLARE_TOPOLOGY_VAR
 from tests.distributed.harness import Cluster
 from tests.k8s.manifests import (
     Obj,
     broker_definitions,
     container_environment,
     find,
+    gossipsim_config,
     pod_spec,
     secret_value,
 )
@@ -61,6 +66,7 @@ class Deployment:
     broker: DefinedBroker
     topology: Topology
     urls: dict[str, str]  # role (and "admin") -> AMQP URL on the private node
+    declare_topology: bool  # GOSSIPSIM_DECLARE_TOPOLOGY of the rendered ConfigMap
 
 
 def _service_url(objs: list[Obj], service: str, address: str) -> str:
@@ -94,7 +100,8 @@ async def deployment(
     urls["monitor"] = monitor.replace("gossipsim-rabbitmq.gossipsim.svc:5672", address)
     urls["admin"] = broker.url
     try:
-        yield Deployment(broker, Topology(prefix=prefix), urls)
+        declare = DECLARE_TOPOLOGY_VAR.read(gossipsim_config(k8s_base))
+        yield Deployment(broker, Topology(prefix=prefix), urls, declare)
     finally:
         await broker.stop()
 
@@ -118,20 +125,49 @@ async def _get(url: str, queue: str) -> None:
             await message.nack(requeue=True)
 
 
-async def test_every_role_declares_the_topology_as_the_services_and_clients_do(deployment):
-    """open_bus declares the whole topology (Topology.declare) for every service and for
-    `gossipsim submit`; the runner also its feed queue, bound to simulation.completed."""
+async def test_every_role_checks_the_topology_as_the_services_and_clients_do(deployment):
+    """With GOSSIPSIM_DECLARE_TOPOLOGY=false (the ConfigMap's) open_bus only checks the
+    topology (passive declares, which need no permission); the runner also declares its feed
+    queue and binds it to simulation.completed, as RunnerService.start does."""
     topology = deployment.topology
-    for role in ("client", "collector", "runner", "scheduler"):
+    assert deployment.declare_topology is False
+    for role in ("client", "collector", "runner", "scheduler", "monitor"):
         bus = await AmqpBus.connect(deployment.urls[role])
         try:
-            await topology.declare(bus)
+            await prepare_topology(topology, bus, declare=deployment.declare_topology)
             if role == "runner":
                 feed = QueueSpec(name=topology.runner_feed("gossipsim-runner-1a2b"), transient=True)
                 await bus.declare_queue(feed)
                 await bus.bind(feed.name, topology.events, "simulation.completed")
         finally:
             await bus.close()
+
+
+@pytest.mark.parametrize("role", ["client", "collector", "runner", "scheduler"])
+async def test_declaring_the_topology_is_refused_to_every_role(deployment, role):
+    """Why the ConfigMap sets GOSSIPSIM_DECLARE_TOPOLOGY=false: declaring needs configure."""
+    bus = await AmqpBus.connect(deployment.urls[role])
+    try:
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
+            await prepare_topology(deployment.topology, bus, declare=True)
+    finally:
+        await bus.close()
+
+
+async def test_a_missing_topology_stops_a_service_that_only_checks_it_naming_what_is_missing(
+    deployment,
+):
+    other = Topology(prefix=f"{deployment.topology.prefix}-not-deployed")
+    bus = await AmqpBus.connect(deployment.urls["scheduler"])
+    try:
+        with pytest.raises(TopologyMissing) as raised:
+            await prepare_topology(other, bus, declare=False)
+    finally:
+        await bus.close()
+    message = str(raised.value)
+    assert f"exchange '{other.commands}' does not exist" in message
+    assert "GOSSIPSIM_DECLARE_TOPOLOGY=true" in message
+    assert "definitions" in message
 
 
 @pytest.mark.parametrize(
@@ -202,14 +238,61 @@ async def test_only_a_queue_s_consumer_may_take_from_it(deployment, role, queue,
         await _get(deployment.urls[role], name)
 
 
-async def test_a_client_cannot_bind_a_queue_to_keys_outside_the_topology(deployment):
-    """Topic read permissions: a binding's key must be one the topology itself uses."""
-    connection = await aio_pika.connect(deployment.urls["client"])
+async def _refused(url: str, operation: Callable[[AbstractChannel], Awaitable[object]]) -> None:
+    """``operation`` on a channel of its own connection is refused with 403."""
+    connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        runs = await channel.get_queue(f"{deployment.topology.prefix}.runs", ensure=False)
         with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match="ACCESS_REFUSED"):
-            await runs.bind(deployment.topology.events, "#")
+            await operation(channel)
+
+
+ROLES = ["client", "scheduler", "collector", "runner", "monitor"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_no_role_may_bind_the_runs_queue_to_the_runs_events(deployment, role):
+    """Bound to run.# on events, the runs queue would hand every run event to the runners,
+    which would dead-letter them."""
+    topology = deployment.topology
+
+    async def bind(channel: AbstractChannel) -> None:
+        runs = await channel.get_queue(topology.runs_queue, ensure=False)
+        await runs.bind(topology.events, "run.#")
+
+    await _refused(deployment.urls[role], bind)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("what", ["queue.delete", "exchange.delete", "queue.declare"])
+async def test_no_role_may_delete_or_create_a_queue_or_exchange(deployment, role, what):
+    """Not even the queue a role consumes, and no new queue outside the runner's feeds."""
+    topology = deployment.topology
+    own = {"scheduler": topology.scheduler_queue, "collector": topology.collector_queue}
+    queue = own.get(role, topology.runs_queue)
+
+    async def operation(channel: AbstractChannel) -> object:
+        if what == "queue.delete":
+            return await channel.queue_delete(queue)
+        if what == "exchange.delete":
+            return await channel.exchange_delete(topology.events)
+        return await channel.declare_queue(f"{topology.prefix}.extra", durable=True)
+
+    await _refused(deployment.urls[role], operation)
+
+
+async def test_the_runner_binds_its_feed_only_to_finished_simulations(deployment):
+    topology = deployment.topology
+    for source, key in ((topology.events, "run.#"), (topology.events, "#"),
+                        (topology.commands, "run.start"), (topology.dead_letter, "#")):  # fmt: skip
+
+        async def bind(channel: AbstractChannel, source: str = source, key: str = key) -> None:
+            feed = await channel.declare_queue(
+                topology.runner_feed("gossipsim-runner-9f8e"), exclusive=True, auto_delete=True
+            )
+            await feed.bind(source, key)
+
+        await _refused(deployment.urls["runner"], bind)
 
 
 async def test_the_monitor_reads_a_queue_s_length_and_nothing_else(deployment):
@@ -265,7 +348,10 @@ async def test_the_services_run_a_simulation_each_as_its_own_user(
         prefix=deployment.topology.prefix,
         store_url=f"s3://{s3_server.bucket}/{deployment.topology.prefix}",
         s3_endpoint=s3_server.endpoint_url,
+        # as the ConfigMap says, and as docs/kubernetes.md tells the client's user to set
+        extra_env={"GOSSIPSIM_DECLARE_TOPOLOGY": "false"},
     )
+    assert deployment.declare_topology is False
     try:
         for service in ("scheduler", "runner", "collector"):
             cluster.start(service, GOSSIPSIM_BROKER_URL=deployment.urls[service])
@@ -282,3 +368,49 @@ async def test_the_services_run_a_simulation_each_as_its_own_user(
     finally:
         codes = cluster.stop_all()
     assert set(codes.values()) == {0}, cluster.logs()
+
+
+async def test_a_runner_that_only_checks_the_topology_comes_back_after_a_broker_restart(
+    deployment,
+):
+    """After a reconnect aio-pika declares again what the bus declared: the checked queue
+    passively, the feed queue (and its binding) for real; the runner's user may do both. (Last
+    in this module: it restarts the module's broker.)"""
+    await _purge(deployment)
+    topology = deployment.topology
+    bus = await AmqpBus.connect(deployment.urls["runner"])
+    try:
+        await prepare_topology(topology, bus, declare=False)
+        feed = QueueSpec(name=topology.runner_feed("gossipsim-runner-5d6c"), transient=True)
+        await bus.declare_queue(feed)
+        await bus.bind(feed.name, topology.events, "simulation.completed")
+        arrived: dict[str, asyncio.Queue[str]] = {"runs": asyncio.Queue(), "feed": asyncio.Queue()}
+
+        def recorder(name: str) -> Callable[[Delivery], Awaitable[None]]:
+            async def record(delivery: Delivery) -> None:
+                await delivery.ack()
+                arrived[name].put_nowait(delivery.envelope.routing_key)
+
+            return record
+
+        await bus.consume(topology.runs_queue, recorder("runs"))
+        await bus.consume(feed.name, recorder("feed"))
+        log = deployment.broker.log_path
+        logged_before = log.stat().st_size
+        await deployment.broker.restart()
+
+        scheduler = deployment.urls["scheduler"]
+        await _publish(scheduler, topology.commands, "run.start")  # waits in the durable queue
+        assert await asyncio.wait_for(arrived["runs"].get(), 30) == "run.start"
+        # publishing waits until the bus's channel is back, with the feed declared and bound
+        started = Envelope(body=b"{}", routing_key="run.started")
+        await asyncio.wait_for(bus.publish(topology.events, started), 30)
+        await _publish(scheduler, topology.events, "simulation.completed")
+        assert await asyncio.wait_for(arrived["feed"].get(), 30) == "simulation.completed"
+    finally:
+        await bus.close()
+    with log.open("rb") as logged:  # the node logs each refusal (access_refused)
+        logged.seek(logged_before)
+        since_the_restart = logged.read()
+    assert b"Server startup complete" in since_the_restart
+    assert b"access_refused" not in since_the_restart

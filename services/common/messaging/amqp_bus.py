@@ -25,6 +25,11 @@ which the same contract suite (tests/common/bus_contract.py) checks:
   instead of using an undeclared handle, and :meth:`AmqpBus.bind` binds the declared queue.
   Settling a delivery from before the loss cannot reach the broker (its channel is gone);
   that is logged, not raised, because the broker redelivers the message anyway.
+* A passive declare (``passive=True``) first asks on a short-lived channel of its own, so the
+  broker's 404 for a missing name closes that one and not the bus's channel with its publisher
+  confirms; it is then a :class:`LookupError`. A passively declared exchange is only a handle
+  to publish through; a passively declared queue is declared passively again on each
+  consumer's channel (and by aio-pika after a reconnect), which needs no permission.
 * While the connection is down, :meth:`AmqpBus.publish` waits for it to come back, and
   publishes again a message whose confirm was lost with it (a duplicate, never a loss); after
   ``outage_timeout`` seconds it raises :class:`BrokerUnavailable`, so a service cannot hang on
@@ -271,6 +276,7 @@ class AmqpBus:
         self.exchanges: dict[str, AbstractExchange] = {}
         self.queues: dict[str, QueueSpec] = {}
         self._declared: dict[str, AbstractQueue] = {}  # on _channel: aio-pika rebinds these
+        self._passive: set[str] = set()  # queues only checked: consumers declare them passively
         self._consumers: list[_AmqpConsumer] = []
         self._closed = False
 
@@ -307,28 +313,46 @@ class AmqpBus:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def declare_exchange(self, name: str, *, kind: str = "topic") -> None:
-        """Durable; redeclaring with another kind fails on the broker (PRECONDITION_FAILED)."""
+    async def declare_exchange(
+        self, name: str, *, kind: str = "topic", passive: bool = False
+    ) -> None:
+        """Durable; redeclaring with another kind fails on the broker (PRECONDITION_FAILED).
+        ``passive``: only check that it exists (LookupError if not), then publish to it."""
         self._check(name)
         if kind not in EXCHANGE_KINDS:
             raise ValueError(
                 f"exchange {name!r}: unknown kind {kind!r}; use one of {EXCHANGE_KINDS}"
             )
+        if passive:
+            await self._probe("exchange", name)
+            # A handle only: there is nothing to declare again after a reconnect.
+            self.exchanges[name] = await self._channel.get_exchange(name, ensure=False)
+            return
         self.exchanges[name] = await self._channel.declare_exchange(
             name, aio_pika.ExchangeType(kind), durable=True
         )
 
-    async def declare_queue(self, spec: QueueSpec) -> None:
+    async def declare_queue(self, spec: QueueSpec, *, passive: bool = False) -> None:
         """A durable quorum queue; the delivery limit is ours (see the module docstring).
-        A transient queue is a classic exclusive auto-delete one (quorum queues cannot be)."""
+        A transient queue is a classic exclusive auto-delete one (quorum queues cannot be).
+        ``passive``: only check that it exists (LookupError if not); consume it as ``spec``
+        says."""
         self._check(spec.name)
         if spec.delivery_limit is not None and spec.delivery_limit < 1:
             raise ValueError(f"queue {spec.name!r}: delivery_limit must be at least 1")
-        self._declared[spec.name] = await self.declare_on(self._channel, spec)
+        if passive:
+            await self._probe("queue", spec.name)
+            self._passive.add(spec.name)
+        else:
+            self._passive.discard(spec.name)
+            self._declared[spec.name] = await self.declare_on(self._channel, spec)
         self.queues[spec.name] = spec
 
     async def declare_on(self, channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
-        """Declare ``spec`` on ``channel``, which then declares it again after a reconnect."""
+        """Declare ``spec`` on ``channel``, which then declares it again after a reconnect;
+        passively where the bus was asked only to check it."""
+        if spec.name in self._passive:
+            return await channel.declare_queue(spec.name, passive=True)
         if spec.transient:
             return await channel.declare_queue(spec.name, exclusive=True, auto_delete=True)
         arguments: dict[str, Any] = {"x-queue-type": "quorum"}
@@ -419,6 +443,23 @@ class AmqpBus:
             "consumers": len(self._consumers),
             "consumers_open": open_consumers,
         }
+
+    async def _probe(self, kind: str, name: str) -> None:
+        """Declare ``name`` passively on a channel of its own (see the module docstring)."""
+        transport = self.connection.transport
+        if transport is None:
+            raise BrokerUnavailable(f"checking {kind} {name!r}: not connected to the broker")
+        channel = await transport.connection.channel()
+        try:
+            if kind == "exchange":
+                await channel.exchange_declare(name, passive=True)
+            else:
+                await channel.queue_declare(name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            raise LookupError(f"{kind} {name!r} does not exist on the broker") from None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     def forget(self, consumer: _AmqpConsumer) -> None:
         if consumer in self._consumers:

@@ -80,9 +80,19 @@ class Consumer(Protocol):
 
 
 class Bus(Protocol):
-    async def declare_exchange(self, name: str, *, kind: str = "topic") -> None: ...
+    """``passive=True`` declares nothing: it only checks that the exchange or queue exists and
+    raises :class:`LookupError` naming it if not. On RabbitMQ a passive declare needs no
+    permission, so a user who may not create or delete anything (no ``configure``) can still
+    use a topology that the broker's definitions created (docs/kubernetes.md). A passively
+    declared queue is used as ``spec`` says (delivery limit, dead-letter exchange): a broker
+    cannot be asked for a queue's arguments, so they are not compared.
+    """
 
-    async def declare_queue(self, spec: QueueSpec) -> None: ...
+    async def declare_exchange(
+        self, name: str, *, kind: str = "topic", passive: bool = False
+    ) -> None: ...
+
+    async def declare_queue(self, spec: QueueSpec, *, passive: bool = False) -> None: ...
 
     async def bind(self, queue: str, exchange: str, routing_key: str) -> None: ...
 

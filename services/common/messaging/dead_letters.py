@@ -41,10 +41,9 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from gossipsim.common.errors import GossipsimError
 from gossipsim.common.messaging.bus import DELIVERY_COUNT_HEADER, REASON_HEADER
 from gossipsim.common.messaging.messages import MESSAGE_TYPES
-from gossipsim.common.messaging.topology import Topology
+from gossipsim.common.messaging.topology import Topology, TopologyMissing
 
 # Headers of a dead-lettered copy that a replayed message must not carry: ours, and those the
 # broker adds when it dead-letters by itself (a queue without our dead-letter exchange).
@@ -61,10 +60,6 @@ DEAD_LETTER_HEADERS = frozenset(
         "x-last-death-reason",
     }
 )
-
-
-class MissingTopology(GossipsimError):
-    """A queue or exchange of the deployment does not exist on the broker."""
 
 
 def _text(value: Any) -> Any:
@@ -203,7 +198,7 @@ class DeadLetterQueue:
         try:
             queue = await channel.declare_queue(self.name, passive=True)
         except aiormq.exceptions.ChannelNotFoundEntity:
-            raise MissingTopology(
+            raise TopologyMissing(
                 f"there is no queue {self.name!r} on the broker; the services declare it when"
                 " they start (is GOSSIPSIM_PREFIX the deployment's prefix?)"
             ) from None
@@ -270,7 +265,7 @@ class DeadLetterQueue:
                 try:
                     await channel.declare_exchange(name, passive=True)
                 except aiormq.exceptions.ChannelNotFoundEntity:
-                    raise MissingTopology(
+                    raise TopologyMissing(
                         f"there is no exchange {name!r} on the broker to replay to; start the"
                         " services (they declare it) or check GOSSIPSIM_PREFIX"
                     ) from None

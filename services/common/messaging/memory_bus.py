@@ -217,9 +217,15 @@ class InMemoryBus:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def declare_exchange(self, name: str, *, kind: str = "topic") -> None:
-        """Idempotent, like AMQP; redeclaring with another kind is an error, as in AMQP."""
+    async def declare_exchange(
+        self, name: str, *, kind: str = "topic", passive: bool = False
+    ) -> None:
+        """Idempotent, like AMQP; redeclaring with another kind is an error, as in AMQP.
+        ``passive``: only check that it exists (LookupError if not), as AMQP's passive flag."""
         self._check_open()
+        if passive:
+            self._exchange(name)
+            return
         if kind not in EXCHANGE_KINDS:
             raise ValueError(
                 f"exchange {name!r}: unknown kind {kind!r}; use one of {EXCHANGE_KINDS}"
@@ -228,9 +234,14 @@ class InMemoryBus:
         if existing.kind != kind:
             raise ValueError(f"exchange {name!r} is already declared as {existing.kind!r}")
 
-    async def declare_queue(self, spec: QueueSpec) -> None:
-        """Idempotent for the same spec; a different spec for the same name is an error."""
+    async def declare_queue(self, spec: QueueSpec, *, passive: bool = False) -> None:
+        """Idempotent for the same spec; a different spec for the same name is an error.
+        ``passive``: only check that it exists (LookupError if not); the spec is not compared
+        (AMQP cannot), and the queue keeps the one it was declared with."""
         self._check_open()
+        if passive:
+            self._queue(spec.name)
+            return
         if spec.delivery_limit is not None and spec.delivery_limit < 1:
             raise ValueError(f"queue {spec.name!r}: delivery_limit must be at least 1")
         existing = self._queues.setdefault(spec.name, _Queue(spec))

@@ -10,15 +10,25 @@ Several deployments and test sessions share a broker by using different prefixes
                      └─ simulation.completed ─▶ <p>.runner-feed.<runner> (transient, one each)
     dead-letter (topic) ── # ──▶ <p>.dead-letters         (inspect and replay)
                         └─ run.start ──▶ <p>.scheduler    (a run that can never run has failed)
+
+Two ways to get it: :meth:`Topology.declare` creates whatever is missing (local runs, tests,
+Docker: nothing else creates it), :meth:`Topology.check` creates nothing and only checks, with
+passive declares, that the exchanges and queues exist (Kubernetes: the broker's definitions
+create them, and the services' users may not create or delete anything).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gossipsim.common.errors import GossipsimError
 from gossipsim.common.messaging.bus import Bus, QueueSpec
 
 DEFAULT_DELIVERY_LIMIT = 5
+
+
+class TopologyMissing(GossipsimError):
+    """An exchange or queue that was only checked (not declared) does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +76,50 @@ class Topology:
             else self.events
         )
 
-    async def declare(self, bus: Bus) -> None:
-        for exchange in (self.commands, self.events, self.dead_letter):
-            await bus.declare_exchange(exchange, kind="topic")
-        await bus.declare_queue(QueueSpec(name=self.dead_letters_queue))
-        await bus.bind(self.dead_letters_queue, self.dead_letter, "#")
-        for queue in (self.runs_queue, self.scheduler_queue, self.collector_queue):
-            await bus.declare_queue(
+    @property
+    def exchanges(self) -> tuple[str, str, str]:
+        return (self.commands, self.events, self.dead_letter)
+
+    @property
+    def queues(self) -> tuple[QueueSpec, ...]:
+        """The durable queues; the work queues dead-letter past the delivery limit."""
+        work = (self.runs_queue, self.scheduler_queue, self.collector_queue)
+        return (
+            QueueSpec(name=self.dead_letters_queue),
+            *(
                 QueueSpec(
                     name=queue,
                     delivery_limit=self.delivery_limit,
                     dead_letter_exchange=self.dead_letter,
                 )
-            )
+                for queue in work
+            ),
+        )
+
+    async def check(self, bus: Bus) -> None:
+        """Check, declaring nothing, that the exchanges and queues exist, and make them known
+        to ``bus`` (to publish and consume). Bindings cannot be checked this way (AMQP has no
+        passive bind): they are the broker definitions' part.
+
+        Raises :class:`TopologyMissing` naming the first one missing."""
+        for exchange in self.exchanges:
+            try:
+                await bus.declare_exchange(exchange, kind="topic", passive=True)
+            except LookupError:
+                raise TopologyMissing(f"exchange {exchange!r} does not exist") from None
+        for spec in self.queues:
+            try:
+                await bus.declare_queue(spec, passive=True)
+            except LookupError:
+                raise TopologyMissing(f"queue {spec.name!r} does not exist") from None
+
+    async def declare(self, bus: Bus) -> None:
+        """Create the exchanges, queues and bindings (idempotent: what exists is confirmed)."""
+        for exchange in self.exchanges:
+            await bus.declare_exchange(exchange, kind="topic")
+        for spec in self.queues:
+            await bus.declare_queue(spec)
+        await bus.bind(self.dead_letters_queue, self.dead_letter, "#")
         await bus.bind(self.runs_queue, self.commands, "run.start")
         await bus.bind(self.scheduler_queue, self.commands, "simulation.*")
         for key in ("run.started", "run.heartbeat", "run.completed", "run.failed"):

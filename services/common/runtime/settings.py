@@ -23,6 +23,7 @@ from gossipsim.common.runtime.variables import (
     CALL_TIMEOUT_VAR,
     CHECK_MEMORY_BYTES_VAR,
     CHECK_SECONDS_VAR,
+    DECLARE_TOPOLOGY_VAR,
     DELIVERY_LIMIT_VAR,
     DRAIN_VAR,
     GRAPH_ROOTS_VAR,
@@ -94,6 +95,8 @@ class ServiceSettings:
     runner_cache_bytes: int  # runner: memory for graphs and shard sessions kept between runs
     lease_timeout: float  # scheduler: restart a long run after this long without heartbeat
     health_port: int  # HTTP /healthz and /readyz (0: off)
+    # False where the broker's definitions create the topology (Kubernetes): only check it
+    declare_topology: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -119,6 +122,7 @@ class ServiceSettings:
             runner_cache_bytes=RUNNER_CACHE_BYTES_VAR.read(env),
             lease_timeout=LEASE_TIMEOUT_VAR.read(env),
             health_port=HEALTH_PORT_VAR.read(env),
+            declare_topology=DECLARE_TOPOLOGY_VAR.read(env),
         )
 
     def topology(self) -> Topology:

@@ -147,6 +147,12 @@ S3_ENDPOINT_VAR: Variable[str | None] = Variable(
     meaning="S3-compatible endpoint (credentials from the AWS_… variables)",
     documented=_UNSET,
 )
+DECLARE_TOPOLOGY_VAR = Variable(
+    name="GOSSIPSIM_DECLARE_TOPOLOGY",
+    parse=flag,
+    default=True,
+    meaning="services and CLI declare the exchanges and queues (false: only check them)",
+)
 DELIVERY_LIMIT_VAR = Variable(
     name="GOSSIPSIM_DELIVERY_LIMIT",
     parse=positive_int,
@@ -406,6 +412,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     S3_ENDPOINT_VAR,
     S3_ACCESS_KEY_VAR,
     S3_SECRET_KEY_VAR,
+    DECLARE_TOPOLOGY_VAR,
     DELIVERY_LIMIT_VAR,
     MAX_ATTEMPTS_VAR,
     RUNNER_NAME_VAR,
