@@ -51,6 +51,7 @@ from typing import Any, Literal, TypedDict
 
 import orjson
 
+from gossipsim.common.spec.simulation_spec import canonical_json
 from gossipsim.common.storage.store import ObjectNotFound, ObjectStore, check_key
 
 STATUS_PREFIX = "scheduler/simulations/"
@@ -173,23 +174,11 @@ def is_status_key(key: str) -> bool:
     return key.endswith(".json") and "/" not in key.removeprefix(STATUS_PREFIX)
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(key): _canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    return value
-
-
 def spec_digest(spec: Mapping[str, Any], graphs_dir: str) -> str:
     """What identifies a submission: the spec (keys sorted) and the graphs directory. The same
     id submitted again with the same digest is a redelivery; with another, a different
     simulation under an id in use."""
-    canonical = orjson.dumps(
-        {"spec": _canonical(spec), "graphs_dir": graphs_dir},
-        option=orjson.OPT_SORT_KEYS,
-        default=str,
-    )
+    canonical = canonical_json({"spec": spec, "graphs_dir": graphs_dir})
     return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 

@@ -90,6 +90,7 @@ __all__ = [
     "GraphEntry",
     "RunPlan",
     "SimulationSpec",
+    "canonical_json",
     "expand_runs",
     "load_spec_file",
     "parse_spec",
@@ -231,13 +232,18 @@ def run_id_for(graph: str, algorithm_key: str, parameters: Mapping[str, float], 
     return check_run_id(text)
 
 
+def canonical_json(doc: Mapping[str, Any]) -> bytes:
+    """The document as JSON with keys sorted and no spacing: equal documents, equal bytes
+    (what simulation ids and the scheduler's submission digests are made from)."""
+    return json.dumps(
+        _canonical(doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
+
+
 def simulation_id_for(spec_doc: Mapping[str, Any]) -> SimulationId:
     """``<name>-<10 hex>`` from the canonical JSON of the document: resubmitting is idempotent.
     The name is normalised to the simulation id alphabet (lower-case letters, digits, ``-``)."""
-    canonical = json.dumps(
-        _canonical(spec_doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()[:10]
+    digest = hashlib.blake2b(canonical_json(spec_doc), digest_size=16).hexdigest()[:10]
     name = spec_doc.get("name")
     metadata = spec_doc.get("metadata")
     if not isinstance(name, str) and isinstance(metadata, Mapping):
