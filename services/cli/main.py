@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import csv
 import io
+import math
 import os
 import sys
 from pathlib import Path
@@ -65,30 +66,44 @@ def _read_spec(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _table(averaged_csv: Path) -> str:
+    """Per configuration: how many runs converged, and rounds to convergence over those only
+    (mean, median, 95% confidence interval, min, max); one that never converged says so."""
     rows = list(csv.DictReader(io.StringIO(averaged_csv.read_text())))
     if not rows:
         return "(no runs)"
     params = [c for c in rows[0] if c.startswith("param_")]
-    header = ["graph", "algorithm", *params, "runs", "mean", "min", "max", "converged"]
+    header = ["graph", "algorithm", *params, "runs", "converged", "mean", "median", "95% CI"]
+    header += ["min", "max"]
     lines = [header]
     for row in rows:
-        mean = row["mean_rounds"]
-        lines.append(
-            [
-                row["graph"],
-                row["algorithm"],
-                *(row[p] for p in params),
-                row["repetitions"],
-                f"{float(mean):.2f}" if mean not in ("", "nan") else "-",
-                row["min_rounds"] or "-",
-                row["max_rounds"] or "-",
-                f"{float(row['converged_share']):.0%}",
+        converged, runs = int(row["converged"]), int(row["runs"])
+        share = f"{converged}/{runs}"
+        if converged == 0:
+            stats = ["NEVER CONVERGED", "-", "-", "-", "-"]
+        else:
+            stats = [
+                _number(row["mean_rounds"]),
+                _number(row["median_rounds"]),
+                _interval(row["ci95_low"], row["ci95_high"]),
+                row["min_rounds"],
+                row["max_rounds"],
             ]
-        )
+        lines.append([row["graph"], row["algorithm"], *(row[p] for p in params), str(runs)])
+        lines[-1] += [share, *stats]
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)) for line in lines
     )
+
+
+def _number(text: str) -> str:
+    value = float(text) if text not in ("", "nan") else math.nan
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _interval(low: str, high: str) -> str:
+    shown = (_number(low), _number(high))
+    return "-" if "-" in shown else f"{shown[0]}..{shown[1]}"
 
 
 def command_run(args: argparse.Namespace) -> int:

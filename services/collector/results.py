@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from gossipsim.collector.round_statistics import RoundStatistics
 from gossipsim.common.messaging.messages import RunPlan, to_json
 
 
@@ -92,31 +93,44 @@ def averaged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[dict[s
         ["graph", "algorithm"]
         + [f"param_{p}" for p in parameters]
         + [
-            "repetitions",
+            "runs",
             "completed",
+            "converged",
+            "converged_share",
             "mean_rounds",
+            "median_rounds",
             "std_rounds",
+            "ci95_low",
+            "ci95_high",
             "min_rounds",
             "max_rounds",
-            "converged_share",
+            "mean_rounds_all",
         ]
     )
     rows = []
     for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
         members = groups[key]
-        rounds = [m["rounds"] for m in members if m["status"] == "completed"]
-        converged = [m for m in members if m.get("converged") is True]
+        completed = [m["rounds"] for m in members if m["status"] == "completed"]
+        converged = [
+            m["rounds"] for m in members if m["status"] == "completed" and m.get("converged")
+        ]
+        stats = RoundStatistics.of(converged)
         row: dict[str, Any] = {"graph": key[0], "algorithm": key[1]}
         row.update({f"param_{p}": v for p, v in zip(parameters, key[2:], strict=True)})
         row.update(
             {
-                "repetitions": len(members),
-                "completed": len(rounds),
-                "mean_rounds": statistics.fmean(rounds) if rounds else math.nan,
-                "std_rounds": statistics.pstdev(rounds) if rounds else math.nan,
-                "min_rounds": min(rounds) if rounds else "",
-                "max_rounds": max(rounds) if rounds else "",
-                "converged_share": len(converged) / len(members),
+                "runs": len(members),
+                "completed": len(completed),
+                "converged": stats.converged,
+                "converged_share": stats.converged / len(members),
+                "mean_rounds": stats.mean,
+                "median_rounds": stats.median,
+                "std_rounds": stats.std,
+                "ci95_low": stats.ci95_low,
+                "ci95_high": stats.ci95_high,
+                "min_rounds": min(converged) if converged else "",
+                "max_rounds": max(converged) if converged else "",
+                "mean_rounds_all": statistics.fmean(completed) if completed else math.nan,
             }
         )
         rows.append(row)

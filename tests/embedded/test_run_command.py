@@ -76,7 +76,7 @@ def test_seed_series1_default_simulation_runs_on_its_graphs(tmp_path, seed_crs):
     assert len(averaged) == 2
     for row in averaged:
         rounds = [int(r["rounds"]) for r in summary if r["graph"] == row["graph"]]
-        assert int(row["repetitions"]) == 10
+        assert int(row["runs"]) == 10
         assert float(row["mean_rounds"]) == pytest.approx(statistics.fmean(rounds))
         assert int(row["min_rounds"]) == min(rounds) and int(row["max_rounds"]) == max(rounds)
         assert float(row["converged_share"]) == 1.0
