@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.distributed.harness import Cluster, Tap, sigkill_children
+from tests.support.forged import run_start_body
 
 ROUNDS = 400  # per run: about 0.3 s on this machine, long enough to be killed mid-run
 LONG = 4000  # about 3 s
@@ -222,41 +223,11 @@ async def test_impossible_run_is_dead_lettered_at_once_and_the_runner_keeps_serv
     cluster.start("scheduler")
     cluster.start("collector")
     runner = cluster.start("runner")
-    impossible = {
-        "kind": "run.start",
-        "version": 1,
-        "simulation_id": "elsewhere",
-        "run_id": "impossible.r0",
-        "plan": {
-            "graph": {
-                "name": "negative",
-                "source": {"generator": "random_regular_graph", "params": {"n": -5, "d": 3}},
-            },
-            "algorithm": {
-                "name": "default",
-                "rule": "min",
-                "selection": "uniform",
-                "memory": "none",
-                "mode": "sequential",
-                "order": "fixed",
-            },
-            "parameters": {},
-            "repetition": 0,
-            "seed": 0,
-            "settings": {
-                "max_rounds": 100,
-                "until_converged": True,
-                "epsilon": 1e-6,
-                "initialization": "auto",
-                "history_every": 0,
-                "history_vertices": None,
-                "shards": 1,
-            },
-        },
-    }
+    negative = {"generator": "random_regular_graph", "params": {"n": -5, "d": 3}}
+    impossible = run_start_body("elsewhere", "impossible.r0", negative)
     async with Tap(cluster.broker_url, cluster.prefix) as tap:
         simulation_id = cluster.submit(write_spec(cluster.workdir, "beside-poison", 6))
-        await publish_raw(cluster, "run.start", orjson.dumps(impossible))
+        await publish_raw(cluster, "run.start", impossible)
         manifest = await cluster.wait_for_results(simulation_id)
         await tap.wait_until(
             lambda: bool(tap.of_kind("run.start", "dead-letter")), what="the dead letter"

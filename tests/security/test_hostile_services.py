@@ -33,6 +33,7 @@ from gossipsim.common.rpc.auth import SECRET_HEADER, TOKEN_HEADER, new_token
 from tests.distributed.harness import Cluster, Tap
 from tests.node.clients import configure_request, raw_stub
 from tests.security.conftest import CANARY, assert_no_canary
+from tests.support.forged import run_start_body
 from tests.support.s3_server import S3Server
 
 pytestmark = pytest.mark.timeout(300)
@@ -630,38 +631,7 @@ FORGED_STARTS: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
 
 
 def forged_start(run_id: str, source: dict[str, Any], **fields: Any) -> bytes:
-    plan = {
-        "graph": {"name": "forged", "source": source},
-        "algorithm": {
-            "name": "default",
-            "rule": "min",
-            "selection": "uniform",
-            "memory": "none",
-            "mode": "sequential",
-            "order": "fixed",
-        },
-        "parameters": {},
-        "repetition": 0,
-        "seed": 0,
-        "settings": {
-            "max_rounds": 100,
-            "until_converged": True,
-            "epsilon": 1e-6,
-            "initialization": "auto",
-            "history_every": 0,
-            "history_vertices": None,
-            "shards": 1,
-        },
-    }
-    body = {
-        "kind": "run.start",
-        "version": 1,
-        "simulation_id": "forged",
-        "run_id": run_id,
-        "plan": plan,
-        **fields,
-    }
-    return orjson.dumps(body)
+    return run_start_body("forged", run_id, source, **fields)
 
 
 @pytest.fixture(scope="module")
