@@ -32,6 +32,8 @@ def plan_record(plan: RunPlan | None) -> dict[str, Any]:
         "algorithm": to_json(plan.algorithm),
         "algorithm_label": plan.algorithm.label,
         "parameters": plan.parameters,
+        "sweep": plan.sweep,
+        "graph_seed": plan.graph.source.get("seed", 0) if "generator" in plan.graph.source else None,
         "repetition": plan.repetition,
         "seed": plan.seed,
         "settings": to_json(plan.settings),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gossipsim.common.errors import AlgorithmError, InvalidInput
@@ -124,8 +124,13 @@ class ExecutionSettings:
     history_every: int  # 0: no history; k: sample vertex values every k rounds
     history_vertices: tuple[int, ...] | None  # the vertex ids sampled; None: all
     shards: int  # node shards the graph is split over
+    source_vertex: int | None = None  # single_source: this vertex is informed; None: a random one
 
     def __post_init__(self) -> None:
+        if self.source_vertex is not None and self.source_vertex < 0:
+            raise InvalidInput(
+                f"must be a vertex id >= 0, got {self.source_vertex}", field="source_vertex"
+            )
         if not 1 <= self.max_rounds <= MAX_ROUNDS_LIMIT:
             raise InvalidInput(
                 f"must lie in 1..{MAX_ROUNDS_LIMIT:,}, got {self.max_rounds}", field="max_rounds"
@@ -156,6 +161,11 @@ class RunPlan:
     repetition: int
     seed: int  # the simulation's seed; a run's randomness is derived from it and the run id
     settings: ExecutionSettings
+    sweep: dict[str, float] = field(default_factory=dict)
+    """The values of the spec's other swept fields that made this run's configuration, by
+    column name (``p`` of a graph generator, ``max_rounds``, ``epsilon``, ``source``): recorded
+    for the results tables, which group by them; the graph source and settings already hold
+    their effect."""
 
     def __post_init__(self) -> None:
         if self.repetition < 0:
