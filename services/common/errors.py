@@ -2,6 +2,7 @@
 
     GossipsimError                 anything gossipsim raises on purpose
     ├── InvalidInput               an input from outside is wrong: the same on every try
+    │   ├── InvalidSpec            several problems of one spec, reported together
     │   ├── GraphError             a graph cannot be built (bad file, unknown generator, too big)
     │   ├── AlgorithmError         an unknown algorithm or a bad parameter
     │   └── MessageError           a message cannot be decoded (messaging.messages)
@@ -50,6 +51,18 @@ class InvalidInput(GossipsimError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidSpec(InvalidInput):
+    """Several problems of one input at once (a spec with a bad ``epsilon`` and a bad
+    ``max_rounds``): fixing them one rejection at a time wastes a user's round trips.
+    ``field`` is the first problem's; the message lists every one on a line of its own."""
+
+    def __init__(self, problems: list[InvalidInput]) -> None:
+        self.problems = tuple(problems)
+        lines = "".join(f"\n  {problem}" for problem in problems)
+        GossipsimError.__init__(self, f"{len(problems)} problems:{lines}")
+        self.field = problems[0].field if problems else None
 
 
 class GraphError(InvalidInput):

@@ -68,6 +68,7 @@ class RunSettings:
     until_converged: bool = True
     epsilon: float = DEFAULT_EPSILON
     initialization: Initialization = Initialization.AUTO
+    source_vertex: int | None = None  # single_source: the informed vertex; None: a random one
     history_every: int = 0  # 0: no history; k: sample values every k rounds
     history_vertices: np.ndarray | None = None  # ids to sample; None: all
     call_timeout: float = CALL_TIMEOUT_SECONDS  # seconds one shard call may take
@@ -254,7 +255,13 @@ class ShardSession:
     async def run(self, *, run_id: str, seed: int, settings: RunSettings) -> RunResult:
         """One run: reset the shards to fresh initial values, then rounds until the stop."""
         key = run_key(seed, run_id)
-        values = initial_values(self.graph, self.algorithm.rule, settings.initialization, key)
+        values = initial_values(
+            self.graph,
+            self.algorithm.rule,
+            settings.initialization,
+            key,
+            source_vertex=settings.source_vertex,
+        )
         await self._reset(key, values)
         if self.shard_count == 1:
             return await self._run_single(run_id, settings)

@@ -229,6 +229,7 @@ def _run_settings(settings: ExecutionSettings, call_timeout: float) -> RunSettin
         until_converged=settings.until_converged,
         epsilon=settings.epsilon,
         initialization=settings.initialization,
+        source_vertex=settings.source_vertex,
         history_every=settings.history_every,
         history_vertices=None if vertices is None else np.asarray(vertices, dtype=np.int64),
         call_timeout=call_timeout,

@@ -68,7 +68,7 @@ from gossipsim.common.spec.simulation_spec import (
 )
 from gossipsim.common.storage.graph_objects import fetched_graph_inputs
 from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
-from gossipsim.scheduler.spec_check import SpecChecker, SpecCheckSettings
+from gossipsim.scheduler.spec_check import CheckedSpec, SpecChecker, SpecCheckSettings
 from gossipsim.scheduler.state import TERMINAL, RunStatus, SimulationState
 from gossipsim.scheduler.state_store import StateStore
 
@@ -264,7 +264,7 @@ class SchedulerService:
             async with fetched_graph_inputs(
                 message.spec, self._inputs, self._graph_store
             ) as inputs:
-                name, plans = await self._expand(message.spec, message.graphs_dir, inputs)
+                checked = await self._expand(message.spec, message.graphs_dir, inputs)
         except InvalidInput as error:
             rejection = SimulationRejected(
                 simulation_id=simulation_id, field=error.field or "", reason=str(error)
@@ -274,13 +274,16 @@ class SchedulerService:
                 await self._states.save_rejection(simulation_id, rejection.field, rejection.reason)
             await self._publish(rejection)
             return
+        for warning in checked.warnings:
+            log.warning("spec accepted with a warning", warning=warning)
         state = SimulationState(
             simulation_id=simulation_id,
-            plans=plans,
-            name=name,
+            plans=checked.plans,
+            name=checked.name,
             spec=message.spec,
             graphs_dir=message.graphs_dir,
             spec_digest=digest,
+            warnings=checked.warnings,
         )
         self.simulations[simulation_id] = state
         await self._announce(state)
@@ -321,21 +324,22 @@ class SchedulerService:
                 runs_total=len(state.plans),
                 name=state.name,
                 spec=state.spec,
+                warnings=list(state.warnings),
             )
         )
         await self._publish_pending(state)
 
     async def _expand(
         self, spec: dict[str, Any], graphs_dir: str, inputs: GraphInputs
-    ) -> tuple[str, dict[RunId, RunPlan]]:
-        """The spec's name and its runs by id (the one place plans are built: expand_runs),
+    ) -> CheckedSpec:
+        """The spec's name, its runs by id (the one place plans are built: expand_runs) and
+        its warnings,
         checked off the event loop within the check's budgets (spec_check.py).
         ``inputs``: this scheduler's, with the spec's graph objects fetched."""
         request = self._checker.request(
             spec, graphs_dir=graphs_dir, base_dir=self._base_dir, inputs=inputs
         )
-        checked = await self._checker.check(request)
-        return checked.name, checked.plans
+        return await self._checker.check(request)
 
     async def _publish_pending(self, state: SimulationState) -> None:
         """Publish run.start for every run that has no outcome yet, then record that."""
@@ -520,9 +524,13 @@ class SchedulerService:
             simulation_id = str(document["simulation_id"])
             try:
                 async with fetched_graph_inputs(spec, self._inputs, self._graph_store) as inputs:
-                    _, plans = await self._expand(spec, str(document.get("graphs_dir", "")), inputs)
+                    checked = await self._expand(spec, str(document.get("graphs_dir", "")), inputs)
                 state = SimulationState.from_document(
-                    document, plans, spec=spec, runs=stored.runs, lease_start=time.monotonic()
+                    document,
+                    checked.plans,
+                    spec=spec,
+                    runs=stored.runs,
+                    lease_start=time.monotonic(),
                 )
             except InvalidInput as error:
                 log.error("cannot resume simulation", simulation_id=simulation_id, error=str(error))

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import structlog
 
-from gossipsim.common.errors import InvalidInput
+from gossipsim.common.errors import InvalidInput, InvalidSpec
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.runtime.memory import release_free_memory
@@ -99,10 +99,11 @@ class CheckRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckedSpec:
-    """An accepted spec: its name and its runs by id."""
+    """An accepted spec: its name, its runs by id, and what its submitter should know."""
 
     name: str
     plans: dict[RunId, RunPlan] = field(repr=False)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,19 @@ class _Refused:
     message: str
     field: str | None
     replace_worker: bool = False  # after a MemoryError: the worker's heap may be in pieces
+    more: tuple[tuple[str, str | None], ...] = ()  # the other problems, of an InvalidSpec
+
+    @classmethod
+    def of(cls, error: InvalidInput) -> _Refused:
+        problems = error.problems if isinstance(error, InvalidSpec) else (error,)
+        first, *others = ((_without_field(p), p.field) for p in problems)
+        return cls(first[0], first[1], more=tuple(others))
 
     def error(self) -> InvalidInput:
-        return InvalidInput(self.message, field=self.field)
+        first = InvalidInput(self.message, field=self.field)
+        if not self.more:
+            return first
+        return InvalidSpec([first, *(InvalidInput(m, field=f) for m, f in self.more)])
 
 
 _Outcome = CheckedSpec | _Refused
@@ -132,7 +143,7 @@ def check_spec(request: CheckRequest) -> CheckedSpec:
         inputs=request.inputs,
         max_shards=request.max_shards,
     )
-    return CheckedSpec(name=parsed.name, plans=expand_runs(parsed))
+    return CheckedSpec(name=parsed.name, plans=expand_runs(parsed), warnings=parsed.warnings)
 
 
 class SpecChecker:
@@ -291,11 +302,16 @@ def _start_method() -> str:
 
 
 def _start_worker(memory_bytes: int, scheduler_pid: int) -> None:
-    """Initializer of the worker: follow the scheduler's life, then cap the address space at
-    the baseline (with that thread) plus the budget."""
+    """Initializer of the worker: follow the scheduler's life, load what a check imports,
+    then cap the address space at the baseline (with that thread and those modules) plus the
+    budget. scipy's sparse graph search (the connectivity check) is imported here because
+    importing it under the cap can take the budget (its BLAS reserves address space per
+    thread) and stall the worker."""
     global _memory_budget
     _memory_budget = memory_bytes
     _exit_with(scheduler_pid)
+    import scipy.sparse.csgraph  # noqa: F401
+
     limit_address_space(memory_bytes)
 
 
@@ -379,7 +395,7 @@ def _check_outcome(request: CheckRequest, *, memory_bytes: int) -> _Outcome:
     try:
         return check_spec(request)
     except InvalidInput as error:
-        return _Refused(_without_field(error), error.field)
+        return _Refused.of(error)
     except MemoryError:
         return _Refused(
             f"the check needed more than {_mib(memory_bytes)} MiB"

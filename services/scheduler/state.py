@@ -70,6 +70,7 @@ class SimulationState:
     spec: dict[str, Any] = field(default_factory=dict)
     graphs_dir: str = ""
     spec_digest: str = ""  # of spec and graphs_dir; computed when not given
+    warnings: tuple[str, ...] = ()  # what the spec check found worth telling (not stored)
     submitted_at: str = field(default_factory=now_iso)
     finished_at: str | None = None
     published: bool = False  # every run.start of the first attempts is with the broker

@@ -17,7 +17,7 @@ import numpy as np
 from gossipsim.common.errors import GraphError
 from gossipsim.common.graphs.graph import Graph
 
-__all__ = ["check_runnable"]
+__all__ = ["check_runnable", "connectivity_warning"]
 
 
 def check_runnable(graph: Graph, *, field: str, shards: int = 1) -> None:
@@ -39,7 +39,8 @@ def check_runnable(graph: Graph, *, field: str, shards: int = 1) -> None:
         )
         raise GraphError(
             f"graph {graph.name!r} has {which}; every rule needs a neighbour to pick. Remove"
-            " isolated vertices or use the largest connected component.",
+            " isolated vertices, or add largest_component: true to the graph to keep its"
+            " largest connected component.",
             field=field,
         )
     if shards > graph.n:
@@ -48,3 +49,22 @@ def check_runnable(graph: Graph, *, field: str, shards: int = 1) -> None:
             " for; use at most one shard per vertex",
             field="shards",
         )
+
+
+def connectivity_warning(graph: Graph, *, field: str) -> str | None:
+    """What to tell a user whose graph is not connected, or None when it is.
+
+    Such a graph can run, but no value crosses from one component to another: min/max and
+    averaging runs can converge only if the components happen to agree, rumors never reach
+    the other components, and runs go on to ``max_rounds``. Nothing is wrong with the spec,
+    so this is a warning, not a rejection, with the way out."""
+    count, component = graph.component_labels()
+    if count <= 1:
+        return None
+    largest = int(np.bincount(component).max())
+    return (
+        f"{field}: graph {graph.name!r} is not connected: {count} components, the largest"
+        f" has {largest:,} of {graph.n:,} vertices. No value crosses between components, so"
+        " runs on it will likely stop at max_rounds without converging; add"
+        " largest_component: true to the graph to keep only its largest component."
+    )

@@ -52,7 +52,9 @@ __all__ = [
     "PAIRWISE_MAX_VERTICES",
     "Size",
     "estimate_size",
+    "is_list_parameter",
     "load_generated",
+    "takes_seed",
 ]
 
 NETWORKX_MAX_VERTICES = 200_000
@@ -272,6 +274,33 @@ def load_generated(source: Mapping[str, Any], *, limits: GraphLimits, field: str
             f"{name} returned a {type(result).__name__}, not a graph", field=f"{field}.generator"
         )
     return graph_from_networkx(result, name=label)
+
+
+_LIST_PARAMETERS: Mapping[str, frozenset[str]] = {
+    "stochastic_block_model": frozenset({"sizes", "p"}),
+    "random_partition_graph": frozenset({"sizes"}),
+    "configuration_model": frozenset({"deg_sequence"}),
+    "havel_hakimi_graph": frozenset({"deg_sequence"}),
+    "degree_sequence_tree": frozenset({"deg_sequence"}),
+    "expected_degree_graph": frozenset({"w"}),
+    "circulant_graph": frozenset({"offsets"}),
+    "LCF_graph": frozenset({"shift_list"}),
+}
+
+
+def is_list_parameter(generator: str, key: str) -> bool:
+    """Whether ``key`` of ``generator`` takes a list as its one value (block sizes, a degree
+    sequence), so that a list there is not a sweep of several values."""
+    return key in _LIST_PARAMETERS.get(generator, frozenset())
+
+
+def takes_seed(generator: str) -> bool:
+    """Whether ``generator`` draws its graph at random (takes a ``seed``): another seed, another
+    realization. False for a name that is not an accepted generator."""
+    function = NATIVE_GENERATORS.get(generator)
+    if function is None and generator in ACCEPTED_GENERATORS:
+        function = getattr(nx, generator, None)
+    return function is not None and "seed" in inspect.signature(function).parameters
 
 
 def estimate_size(name: str, params: Mapping[str, Any], *, field: str = "params") -> Size:

@@ -132,6 +132,7 @@ class SimulationAccepted(Message):
     runs_total: int
     name: str = ""
     spec: dict[str, Any] = field(default_factory=dict)  # as submitted
+    warnings: list[str] = field(default_factory=list)  # e.g. a graph that is not connected
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,12 +24,19 @@ class Initialization(enum.Enum):
     GRAPH = "graph"  # the graph's values (valueList)
     RANDOM_INT = "random_int"  # integers 0..100 (the seed's randomInitialization)
     UNIFORM = "uniform"  # floats in [0, 1)
-    SINGLE_SOURCE = "single_source"  # one informed vertex, the others 0
+    SINGLE_SOURCE = "single_source"  # one informed vertex (given, or drawn), the others 0
 
 
 def initial_values(
-    graph: Graph, rule: Rule, initialization: Initialization, run_key: int
+    graph: Graph,
+    rule: Rule,
+    initialization: Initialization,
+    run_key: int,
+    *,
+    source_vertex: int | None = None,
 ) -> np.ndarray:
+    """Every vertex's value at round 0. ``source_vertex``: with ``single_source``, the informed
+    vertex; None draws one from the run's randomness."""
     if initialization is Initialization.AUTO:
         if rule.is_rumor:
             initialization = Initialization.SINGLE_SOURCE
@@ -50,5 +57,14 @@ def initial_values(
     if initialization is Initialization.UNIFORM:
         return draws
     values = np.zeros(graph.n)
-    values[min(int(draws[0] * graph.n), graph.n - 1)] = 1.0
+    if source_vertex is not None:
+        if not 0 <= source_vertex < graph.n:
+            raise InvalidInput(
+                f"vertex {source_vertex} is not in graph {graph.name!r}, which has ids"
+                f" 0..{graph.n - 1}",
+                field="initialization",
+            )
+        values[source_vertex] = 1.0
+    else:
+        values[min(int(draws[0] * graph.n), graph.n - 1)] = 1.0
     return values

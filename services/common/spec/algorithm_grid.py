@@ -22,9 +22,21 @@ from gossipsim.common.errors import AlgorithmError, InvalidInput
 from gossipsim.common.model.algorithms import Algorithm, Memory, resolve_algorithm
 from gossipsim.common.spec.checks import check_keys, check_list, check_number, refield
 
-__all__ = ["PARAMETER_KEYS", "AlgorithmEntry", "parse_algorithms", "parse_parameters"]
+__all__ = [
+    "PARAMETER_KEYS",
+    "PARAMETER_USERS",
+    "AlgorithmEntry",
+    "parse_algorithms",
+    "parse_parameters",
+]
 
 PARAMETER_KEYS = ("factor", "priorPartnerFactor", "weightingParamA")
+PARAMETER_USERS = {
+    "factor": "it weights peer selection of the weighted_factor strategies",
+    "priorPartnerFactor": "it is the prior-partner penalty of the memory variants",
+    "weightingParamA": "it blends a centrality into the centrality strategies' weights",
+}
+"""What each parameter does, for the error that says no algorithm of a spec uses it."""
 _OPTION_KEYS = ("rule", "selection", "memory", "mode", "order")
 _MODE = ("mode", "order")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from gossipsim.common.errors import AlgorithmError, GraphError, InvalidInput
+from gossipsim.common.errors import AlgorithmError, GraphError, InvalidInput, InvalidSpec
 from gossipsim.common.graphs.limits import is_int
 
 __all__ = [
+    "Problems",
     "check_bool",
     "check_choice",
     "check_int",
@@ -27,6 +28,9 @@ __all__ = [
     "refield",
     "safe_id",
 ]
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
@@ -91,8 +95,36 @@ def check_list(value: object, field: str, what: str) -> Sequence[Any]:
 
 def refield(exc: InvalidInput, field: str | None) -> InvalidInput:
     """The same error (same class, same message) reported at another path."""
+    if isinstance(exc, InvalidSpec):
+        raise TypeError("move each of an InvalidSpec's problems on its own")
     message = str(exc)
     if exc.field and message.startswith(f"{exc.field}: "):
         message = message[len(exc.field) + 2 :]
     cls = type(exc) if type(exc) in (InvalidInput, GraphError, AlgorithmError) else InvalidInput
     return cls(message, field=field)
+
+
+class Problems:
+    """The problems found in one input, collected so that all of them are reported at once
+    (:class:`InvalidSpec`) instead of the first alone."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidInput] = []
+
+    def attempt(self, check: Callable[[], T], default: D) -> T | D:
+        """``check()``, or ``default`` once its problems are recorded."""
+        try:
+            return check()
+        except InvalidInput as error:
+            self.add(error)
+            return default
+
+    def add(self, error: InvalidInput) -> None:
+        self.found.extend(error.problems if isinstance(error, InvalidSpec) else [error])
+
+    def raise_any(self) -> None:
+        """The one problem as it is, several as one :class:`InvalidSpec`; nothing if none."""
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise InvalidSpec(self.found)

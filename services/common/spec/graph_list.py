@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gossipsim.common.errors import GraphError, InvalidInput
+from gossipsim.common.graphs.graph import Graph
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import GraphLimits
-from gossipsim.common.graphs.runnable import check_runnable
+from gossipsim.common.graphs.runnable import check_runnable, connectivity_warning
+from gossipsim.common.graphs.source_generator import takes_seed
 from gossipsim.common.graphs.sources import find_seed_graphs, load_graph
-from gossipsim.common.spec.checks import check_keys, check_list, get, refield, safe_id
+from gossipsim.common.spec.checks import Problems, check_keys, check_list, get, refield, safe_id
+from gossipsim.common.spec.sweeps import MAX_GRAPH_CONFIGURATIONS, expand_graph_item
 
-__all__ = ["GraphEntry", "parse_graphs"]
+__all__ = ["GraphEntry", "GraphList", "parse_graphs"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +44,16 @@ class GraphEntry:
     source: dict[str, Any]
     vertices: int
     has_values: bool  # whether it brings initial values (the seed's valueList)
+    sweep: dict[str, Any] = field(default_factory=dict)  # the swept values that made it
+    random: bool = False  # drawn by a generator from its seed: another seed, another graph
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphList:
+    """The checked graphs, and what a user should know about them before the runs start."""
+
+    entries: tuple[GraphEntry, ...]
+    warnings: tuple[str, ...]
 
 
 def parse_graphs(
@@ -50,36 +63,76 @@ def parse_graphs(
     limits: GraphLimits,
     shards: int = 1,
     inputs: GraphInputs = LOCAL_INPUTS,
-) -> tuple[GraphEntry, ...]:
+) -> GraphList:
     """Check every item of ``graphs``: it builds, gossip can run on it (split into ``shards``),
-    and names stay distinct as parts of run ids. ``inputs`` says which files may be read."""
+    and names stay distinct as parts of run ids. A generator item with lists among its numbers
+    is a sweep (:mod:`.sweeps`): one graph per combination. ``inputs`` says which files may
+    be read. Every item is checked, and the problems of all are reported together."""
     items = check_list(raw, "graphs", "graph sources")
     entries: dict[str, GraphEntry] = {}
+    warnings: list[str] = []
+    problems = Problems()
     for index, item in enumerate(items):
         path = f"graphs[{index}]"
-        if isinstance(item, Mapping) and "resources" in item:
-            sources: Iterable[Any] = _resource_sources(item, base_dir, path, inputs)
-            field, load_dir = f"{path}.resources", None
-        else:
-            sources = [item]
-            field, load_dir = path, base_dir
-        for source in sources:
-            graph = load_graph(source, limits=limits, base_dir=load_dir, field=field, inputs=inputs)
-            check_runnable(graph, field=field, shards=shards)
-            key = safe_id(graph.name)
-            if key in entries:
-                raise InvalidInput(
-                    f"graph name {graph.name!r} is taken by another graph (names must differ"
-                    " after characters outside A-Za-z0-9._=- become '-'); give one a name",
-                    field=path,
+        try:
+            for source, sweep, field_, load_dir in _sources(item, base_dir, path, inputs):
+                graph = load_graph(
+                    source, limits=limits, base_dir=load_dir, field=field_, inputs=inputs
                 )
-            entries[key] = GraphEntry(
-                name=graph.name,
-                source=_portable(source, base_dir, path),
-                vertices=graph.n,
-                has_values=graph.initial_values is not None,
-            )
-    return tuple(entries.values())
+                check_runnable(graph, field=field_, shards=shards)
+                warning = connectivity_warning(graph, field=field_)
+                if warning:
+                    warnings.append(warning)
+                _add(entries, graph, source, sweep, base_dir, path)
+                if len(entries) > MAX_GRAPH_CONFIGURATIONS:
+                    raise InvalidInput(
+                        f"the graphs expand to more than {MAX_GRAPH_CONFIGURATIONS:,} graphs"
+                        " (each is built when the spec is checked); sweep fewer values",
+                        field=path,
+                    )
+        except InvalidInput as error:
+            problems.add(error)
+    problems.raise_any()
+    return GraphList(entries=tuple(entries.values()), warnings=tuple(warnings))
+
+
+def _sources(
+    item: object, base_dir: Path | None, path: str, inputs: GraphInputs
+) -> Iterable[tuple[Any, dict[str, Any], str, Path | None]]:
+    """Each graph source of one item (with the swept values that made it, the field its
+    errors are reported at and the folder its relative paths start from)."""
+    if isinstance(item, Mapping) and "resources" in item:
+        for resource in _resource_sources(item, base_dir, path, inputs):
+            yield resource, {}, f"{path}.resources", None
+        return
+    for one, sweep in expand_graph_item(item, path):
+        yield one, sweep, path, base_dir
+
+
+def _add(
+    entries: dict[str, GraphEntry],
+    graph: Graph,
+    source: Any,
+    sweep: dict[str, Any],
+    base_dir: Path | None,
+    path: str,
+) -> None:
+    key = safe_id(graph.name)
+    if key in entries:
+        raise InvalidInput(
+            f"graph name {graph.name!r} is taken by another graph (names must differ"
+            " after characters outside A-Za-z0-9._=- become '-'); give one a name",
+            field=path,
+        )
+    generator = source.get("generator") if isinstance(source, Mapping) else None
+    entries[key] = GraphEntry(
+        name=graph.name,
+        source=_portable(source, base_dir, path),
+        vertices=graph.n,
+        has_values=graph.initial_values is not None,
+        sweep=sweep,
+        random=isinstance(generator, str) and takes_seed(generator),
+    )
 
 
 def _resource_sources(

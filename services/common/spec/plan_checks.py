@@ -49,6 +49,7 @@ class SettingsFields:
 
     shards: str
     initialization: str
+    source_vertex: str
     history: str  # how much is sampled
     history_vertices: str  # which vertices are
 
@@ -56,6 +57,7 @@ class SettingsFields:
 SPEC_FIELDS = SettingsFields(
     shards="shards",
     initialization="initialization",
+    source_vertex="initialization.single_source.vertex",
     history="history",
     history_vertices="history.vertices",
 )
@@ -64,6 +66,7 @@ SPEC_FIELDS = SettingsFields(
 PLAN_FIELDS = SettingsFields(
     shards="plan.settings.shards",
     initialization="plan.settings.initialization",
+    source_vertex="plan.settings.source_vertex",
     history="plan.settings.history_vertices",
     history_vertices="plan.settings.history_vertices",
 )
@@ -99,6 +102,17 @@ def check_settings_for_graph(
             f"graph {graph_name!r} has no initial values (valueList); draw them instead"
             " (initialization: auto or random_int; randomInitialization: true)",
             field=fields.initialization,
+        )
+    source = settings.source_vertex
+    if source is not None and source >= vertices:
+        raise InvalidInput(
+            f"vertex {source} is not in graph {graph_name!r}, which has ids 0..{vertices - 1}",
+            field=fields.source_vertex,
+        )
+    if source is not None and settings.initialization is not Initialization.SINGLE_SOURCE:
+        raise InvalidInput(
+            "a source vertex is given, so the initialization must be single_source",
+            field=fields.source_vertex,
         )
     _check_sampled_vertices(settings.history_vertices, graph_name, vertices, fields)
     _check_history_size(settings, graph_name, vertices, fields)

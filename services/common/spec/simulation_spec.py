@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.common.documents import load_json_document, load_yaml_documents
-from gossipsim.common.errors import InvalidInput
+from gossipsim.common.errors import InvalidInput, InvalidSpec
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
 from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
@@ -42,11 +42,13 @@ from gossipsim.common.model.convergence import DEFAULT_EPSILON
 from gossipsim.common.model.initial_values import Initialization
 from gossipsim.common.spec.algorithm_grid import (
     PARAMETER_KEYS,
+    PARAMETER_USERS,
     AlgorithmEntry,
     parse_algorithms,
     parse_parameters,
 )
 from gossipsim.common.spec.checks import (
+    Problems,
     check_bool,
     check_choice,
     check_int,
@@ -84,6 +86,7 @@ from gossipsim.common.spec.seed_simulation import (
     seed_field,
     translate_seed_simulation,
 )
+from gossipsim.common.spec.sweeps import product, swept_values
 
 __all__ = [
     "AlgorithmEntry",
@@ -100,9 +103,10 @@ __all__ = [
 MAX_REPETITIONS = 10_000
 MAX_RUNS = 1_000_000
 STOP_CONDITIONS = {"converged": True, "max_rounds": False}
+GRAPH_REALIZATIONS = ("fixed", "per_repetition")
 TOP_KEYS = (
     "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
-    "stop", "epsilon", "initialization", "history", "visualize", "shards",
+    "stop", "epsilon", "initialization", "history", "visualize", "shards", "graph_realizations",
 )  # fmt: skip
 
 
@@ -120,10 +124,14 @@ class SimulationSpec:
     until_converged: bool
     epsilon: float
     initialization: Initialization
+    source_vertex: int | None  # single_source: the informed vertex; None: a random one
+    settings_axes: dict[str, tuple[Any, ...]]  # swept settings (sweeps.SETTING_AXES) by name
+    graph_realizations: str  # fixed | per_repetition
     history_every: int
     history_vertices: int | tuple[int, ...] | None  # the first k ids, these ids, or all
     visualize: bool
     shards: int
+    warnings: tuple[str, ...] = ()  # what a user should know; nothing that stops a run
 
     def combinations(self, entry: AlgorithmEntry) -> Iterator[dict[str, float]]:
         """The parameter combinations ``entry`` runs with: only the parameters it uses."""
@@ -131,31 +139,49 @@ class SimulationSpec:
         for values in itertools.product(*(self.parameters[key] for key in keys)):
             yield dict(zip(keys, values, strict=True))
 
+    def setting_combinations(self) -> list[dict[str, Any]]:
+        """Every combination of the swept settings (one empty one when none is swept)."""
+        return list(product(self.settings_axes))
+
     @property
     def runs_total(self) -> int:
         per_graph = sum(
             math.prod(len(self.parameters[key]) for key in self.parameters if entry.uses(key))
             for entry in self.algorithms
         )
-        return len(self.graphs) * per_graph * self.repetitions
+        settings = math.prod(len(values) for values in self.settings_axes.values())
+        return len(self.graphs) * settings * per_graph * self.repetitions
 
-    def settings_for(self, graph: GraphEntry) -> ExecutionSettings:
-        """The execution settings of a run on ``graph``: a count of sampled vertices becomes
-        the ids of that many (at most all of the graph's)."""
+    def settings_for(
+        self, graph: GraphEntry, swept: Mapping[str, Any] | None = None
+    ) -> ExecutionSettings:
+        """The execution settings of a run on ``graph`` with the swept settings ``swept``: a
+        count of sampled vertices becomes the ids of that many (at most all of the graph's)."""
+        swept = swept or {}
         sampled = self.history_vertices
         if isinstance(sampled, int):
             vertices: tuple[int, ...] | None = tuple(range(min(sampled, graph.vertices)))
         else:
             vertices = sampled
         return ExecutionSettings(
-            max_rounds=self.max_rounds,
+            max_rounds=swept.get("max_rounds", self.max_rounds),
             until_converged=self.until_converged,
-            epsilon=self.epsilon,
+            epsilon=swept.get("epsilon", self.epsilon),
             initialization=self.initialization,
+            source_vertex=swept.get("source", self.source_vertex),
             history_every=self.history_every,
             history_vertices=vertices,
             shards=self.shards,
         )
+
+    def graph_plan(self, graph: GraphEntry, repetition: int) -> GraphPlan:
+        """The graph of one repetition: the same for every repetition, unless
+        ``graph_realizations`` is ``per_repetition`` and the graph is drawn at random, when
+        each repetition draws its own from a seed derived from the graph's and its number."""
+        if self.graph_realizations == "fixed" or not graph.random:
+            return GraphPlan(name=graph.name, source=graph.source)
+        seed = realization_seed(graph.source.get("seed", 0), repetition)
+        return GraphPlan(name=graph.name, source={**graph.source, "seed": seed})
 
 
 def parse_spec(
@@ -181,39 +207,63 @@ def parse_spec(
         return _parse_native(
             doc, base_dir=base_dir, limits=limits, inputs=inputs, max_shards=max_shards
         )
+    # The seed simulator ignored parameters its algorithm does not use, and its resources must
+    # run unchanged: they are dropped, not refused.
     native = translate_seed_simulation(doc, graphs_dir, inputs=inputs)
     try:
         return _parse_native(
-            native, base_dir=None, limits=limits, inputs=inputs, max_shards=max_shards
+            native,
+            base_dir=None,
+            limits=limits,
+            inputs=inputs,
+            max_shards=max_shards,
+            unused_parameters="drop",
         )
+    except InvalidSpec as exc:
+        raise InvalidSpec([refield(p, seed_field(p.field)) for p in exc.problems]) from exc
     except InvalidInput as exc:
         raise refield(exc, seed_field(exc.field)) from exc
 
 
 def expand_runs(spec: SimulationSpec) -> dict[RunId, RunPlan]:
-    """Every run of ``spec`` by its id, in graph, algorithm, parameter, repetition order.
+    """Every run of ``spec`` by its id, in graph, setting, algorithm, parameter, repetition
+    order.
 
-    The runs of one graph share its (immutable) graph plan and settings, and the runs of one
-    algorithm its plan: a sweep of a million runs then costs a million small plans, not five
-    million objects (and a history of 200,000 sampled ids is held once per graph)."""
+    The runs of one graph and settings share one (immutable) settings object, the runs of one
+    algorithm its plan, and with fixed realizations the runs of one graph its graph plan: a
+    sweep of a million runs then costs a million small plans, not five million objects (and a
+    history of 200,000 sampled ids is held once per graph)."""
     plans: dict[RunId, RunPlan] = {}
-    graphs = {
-        id(graph): (GraphPlan(name=graph.name, source=graph.source), spec.settings_for(graph))
-        for graph in spec.graphs
-    }
     algorithms = {id(entry): AlgorithmPlan.of(entry.algorithm) for entry in spec.algorithms}
-    for graph, entry, parameters, repetition, run_id in _runs(spec):
-        graph_plan, settings = graphs[id(graph)]
+    graph_plans: dict[tuple[int, int], GraphPlan] = {}
+    settings: dict[tuple[int, tuple[tuple[str, Any], ...]], ExecutionSettings] = {}
+    for graph, combo, entry, parameters, repetition, run_id in _runs(spec):
+        key = (id(graph), tuple(combo.items()))
+        if key not in settings:
+            settings[key] = spec.settings_for(graph, combo)
+        realization = repetition if spec.graph_realizations == "per_repetition" else 0
+        if (id(graph), realization) not in graph_plans:
+            graph_plans[id(graph), realization] = spec.graph_plan(graph, realization)
         plans[run_id] = RunPlan(
-            graph=graph_plan,
+            graph=graph_plans[id(graph), realization],
             algorithm=algorithms[id(entry)],
             parameters=parameters,
             repetition=repetition,
             seed=spec.seed,
-            settings=settings,
+            settings=settings[key],
+            sweep={**graph.sweep, **combo},
         )
     assert len(plans) == spec.runs_total, "run ids must be unique"
     return plans
+
+
+def realization_seed(graph_seed: int, repetition: int) -> int:
+    """The generator seed of a repetition's graph when each repetition draws its own: derived
+    from the graph's seed and the repetition number (blake2b, 31 bits), so realizations are the
+    same in every process and every resubmission, and two graphs seeded 1 and 2 do not share
+    realizations as ``seed + repetition`` would make them."""
+    digest = hashlib.blake2b(f"{graph_seed}:{repetition}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 def run_id_for(graph: str, algorithm_key: str, parameters: Mapping[str, float], rep: int) -> RunId:
@@ -288,46 +338,176 @@ def _parse_native(
     limits: GraphLimits,
     inputs: GraphInputs,
     max_shards: int,
+    unused_parameters: str = "refuse",
 ) -> SimulationSpec:
-    check_keys(doc, TOP_KEYS, "")
-    name = get(doc, "name", "simulation")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"must be a non-empty string, got {name!r}", field="name")
-    stop = check_choice(get(doc, "stop", "converged"), "stop", STOP_CONDITIONS)
-    initialization = get(doc, "initialization", "auto")
-    check_choice(initialization, "initialization", [i.value for i in Initialization])
-    mode = get(doc, "mode", None)
-    if mode is not None:
-        check_choice(mode, "mode", [m.name.lower() for m in Mode])
-    epsilon = check_number(get(doc, "epsilon", DEFAULT_EPSILON), "epsilon")
-    if not 0.0 <= epsilon < 1.0:
-        raise InvalidInput(f"must lie in [0, 1), got {doc['epsilon']!r}", field="epsilon")
-    history_every, history_vertices = _history(get(doc, "history", {}))
-    shards = _shards(get(doc, "shards", 1), max_shards)
+    """Check every field, collecting the problems of all of them (:class:`Problems`), then
+    what only the graphs can tell; raise them together. ``unused_parameters``: ``refuse`` a
+    parameter no algorithm uses, or ``drop`` it (a seed resource)."""
+    problems = Problems()
+    attempt = problems.attempt
+    attempt(lambda: check_keys(doc, TOP_KEYS, ""), None)
+    name = attempt(lambda: _name(get(doc, "name", "simulation")), "simulation")
+    stop = attempt(lambda: check_choice(get(doc, "stop", "converged"), "stop", STOP_CONDITIONS),
+                   "converged")  # fmt: skip
+    initialization, source, sources = attempt(
+        lambda: _initialization(get(doc, "initialization", "auto")),
+        (Initialization.AUTO, None, None),
+    )
+    mode = attempt(lambda: _mode(get(doc, "mode", None)), None)
+    max_rounds, max_rounds_axis = attempt(lambda: _max_rounds(get(doc, "max_rounds", 1000)),
+                                          (1000, None))  # fmt: skip
+    epsilon, epsilon_axis = attempt(lambda: _epsilon(get(doc, "epsilon", DEFAULT_EPSILON)),
+                                    (DEFAULT_EPSILON, None))  # fmt: skip
+    history_every, history_vertices = attempt(lambda: _history(get(doc, "history", {})), (0, None))
+    shards = attempt(lambda: _shards(get(doc, "shards", 1), max_shards), 1)
+    seed = attempt(lambda: check_int(get(doc, "seed", 0), "seed", 0, MAX_SEED), 0)
+    repetitions = attempt(
+        lambda: check_int(get(doc, "repetitions", 1), "repetitions", 1, MAX_REPETITIONS), 1
+    )
+    visualize = attempt(lambda: check_bool(get(doc, "visualize", False), "visualize"), False)
+    realizations = attempt(
+        lambda: check_choice(
+            get(doc, "graph_realizations", "fixed"), "graph_realizations", GRAPH_REALIZATIONS
+        ),
+        "fixed",
+    )
+    algorithms = attempt(lambda: parse_algorithms(get(doc, "algorithms", None), mode), ())
+    no_parameters: dict[str, tuple[float, ...]] = {}
+    parameters = attempt(lambda: parse_parameters(get(doc, "parameters", {})), no_parameters)
+    if algorithms and unused_parameters == "drop":
+        parameters = {
+            key: values
+            for key, values in parameters.items()
+            if any(entry.uses(key) for entry in algorithms)
+        }
+    elif algorithms:
+        attempt(lambda: _check_parameters_used(parameters, algorithms), None)
+    graphs = attempt(
+        lambda: parse_graphs(
+            get(doc, "graphs", None), base_dir=base_dir, limits=limits, shards=shards,
+            inputs=inputs,
+        ),
+        None,
+    )  # fmt: skip
+    problems.raise_any()
+    assert graphs is not None
+    axes: dict[str, tuple[Any, ...] | None] = {
+        "max_rounds": max_rounds_axis,
+        "epsilon": epsilon_axis,
+        "source": sources,
+    }
     spec = SimulationSpec(
         name=name,
-        seed=check_int(get(doc, "seed", 0), "seed", 0, MAX_SEED),
-        repetitions=check_int(get(doc, "repetitions", 1), "repetitions", 1, MAX_REPETITIONS),
-        max_rounds=check_int(get(doc, "max_rounds", 1000), "max_rounds", 1, MAX_ROUNDS_LIMIT),
+        seed=seed,
+        repetitions=repetitions,
+        max_rounds=max_rounds,
         shards=shards,
         until_converged=STOP_CONDITIONS[stop],
         epsilon=epsilon,
-        initialization=Initialization(initialization),
+        initialization=initialization,
+        source_vertex=source,
+        settings_axes={key: values for key, values in axes.items() if values is not None},
+        graph_realizations=realizations,
         history_every=history_every,
         history_vertices=history_vertices,
-        visualize=check_bool(get(doc, "visualize", False), "visualize"),
-        algorithms=parse_algorithms(get(doc, "algorithms", None), mode),
-        parameters=parse_parameters(get(doc, "parameters", {})),
-        graphs=parse_graphs(
-            get(doc, "graphs", None),
-            base_dir=base_dir,
-            limits=limits,
-            shards=shards,
-            inputs=inputs,
-        ),
+        visualize=visualize,
+        algorithms=algorithms,
+        parameters=parameters,
+        graphs=graphs.entries,
+        warnings=graphs.warnings,
     )
     _check_against_graphs(spec)
     return spec
+
+
+def _name(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"must be a non-empty string, got {raw!r}", field="name")
+    return raw
+
+
+def _mode(raw: object) -> str | None:
+    return None if raw is None else check_choice(raw, "mode", [m.name.lower() for m in Mode])
+
+
+def _max_rounds(raw: object) -> tuple[int, tuple[int, ...] | None]:
+    """One ``max_rounds``, or a list of them to sweep (the first stands for them all where one
+    value is needed)."""
+    values = swept_values(raw, "max_rounds")
+    if values is None:
+        return check_int(raw, "max_rounds", 1, MAX_ROUNDS_LIMIT), None
+    checked = tuple(
+        check_int(value, f"max_rounds[{index}]", 1, MAX_ROUNDS_LIMIT)
+        for index, value in enumerate(values)
+    )
+    return checked[0], checked
+
+
+def _epsilon(raw: object) -> tuple[float, tuple[float, ...] | None]:
+    values = swept_values(raw, "epsilon")
+    if values is None:
+        return _one_epsilon(raw, "epsilon"), None
+    checked = tuple(_one_epsilon(value, f"epsilon[{i}]") for i, value in enumerate(values))
+    return checked[0], checked
+
+
+def _one_epsilon(raw: object, field: str) -> float:
+    epsilon = check_number(raw, field)
+    if not 0.0 <= epsilon < 1.0:
+        raise InvalidInput(f"must lie in [0, 1), got {raw!r}", field=field)
+    return epsilon
+
+
+def _initialization(
+    raw: object,
+) -> tuple[Initialization, int | None, tuple[int, ...] | None]:
+    """A name, or ``{single_source: {vertex: V}}`` where V is a vertex id, a list of ids to
+    sweep, or ``random`` (each run draws its source, as ``single_source`` alone does).
+    Returns the initialization, the source vertex and the swept sources."""
+    if not isinstance(raw, Mapping):
+        choice = check_choice(raw, "initialization", [i.value for i in Initialization])
+        return Initialization(choice), None, None
+    check_keys(raw, ("single_source",), "initialization")
+    if len(raw) != 1:
+        raise InvalidInput("must be a name or {single_source: {vertex: …}}", field="initialization")
+    options = get(raw, "single_source", {})
+    field = "initialization.single_source"
+    if not isinstance(options, Mapping):
+        raise InvalidInput("must be a mapping {vertex: id | [ids] | random}", field=field)
+    check_keys(options, ("vertex",), field)
+    vertex = get(options, "vertex", "random")
+    if vertex == "random":
+        return Initialization.SINGLE_SOURCE, None, None
+    values = swept_values(vertex, f"{field}.vertex")
+    if values is None:
+        return Initialization.SINGLE_SOURCE, _vertex(vertex, f"{field}.vertex"), None
+    checked = tuple(_vertex(v, f"{field}.vertex[{i}]") for i, v in enumerate(values))
+    return Initialization.SINGLE_SOURCE, checked[0], checked
+
+
+def _vertex(raw: object, field: str) -> int:
+    if not is_int(raw) or raw < 0:
+        raise InvalidInput(f"must be a vertex id >= 0 or random, got {raw!r}", field=field)
+    return int(raw)
+
+
+def _check_parameters_used(
+    parameters: Mapping[str, tuple[float, ...]], algorithms: tuple[AlgorithmEntry, ...]
+) -> None:
+    """A parameter no algorithm uses changes nothing: a user who sweeps ``factor`` beside
+    ``default`` expects runs per factor that would never come. Refused by name."""
+    problems = Problems()
+    labels = ", ".join(entry.label for entry in algorithms)
+    for key in parameters:
+        if not any(entry.uses(key) for entry in algorithms):
+            problems.add(
+                InvalidInput(
+                    f"no algorithm of this spec uses {key} ({PARAMETER_USERS[key]}); the"
+                    f" algorithms are {labels}. Remove it, or add an algorithm that uses it",
+                    field=f"parameters.{key}",
+                )
+            )
+    problems.raise_any()
 
 
 def _shards(raw: object, max_shards: int) -> int:
@@ -375,21 +555,29 @@ def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
 
 
 def _check_against_graphs(spec: SimulationSpec) -> None:
-    """What only the graphs can tell: the settings on each graph (the same check the runner
-    applies to every run.start, :mod:`.plan_checks`), and the number of runs."""
+    """What only the graphs can tell: the settings on each graph, with each combination of the
+    swept settings (the same check the runner applies to every run.start,
+    :mod:`.plan_checks`), and the number of runs. Problems of all graphs are reported."""
+    problems = Problems()
+    combos = spec.setting_combinations()
     for graph in spec.graphs:
-        check_settings_for_graph(
-            spec.settings_for(graph),
-            graph_name=graph.name,
-            vertices=graph.vertices,
-            has_values=graph.has_values,
-            max_shards=MAX_SHARDS,  # the deployment's cap was applied to ``shards`` itself
-            fields=SPEC_FIELDS,
-        )
+        for combo in combos:
+            problems.attempt(
+                lambda: check_settings_for_graph(
+                    spec.settings_for(graph, combo),  # noqa: B023 (called at once)
+                    graph_name=graph.name,  # noqa: B023
+                    vertices=graph.vertices,  # noqa: B023
+                    has_values=graph.has_values,  # noqa: B023
+                    max_shards=MAX_SHARDS,  # the deployment's cap was applied to ``shards``
+                    fields=SPEC_FIELDS,
+                ),
+                None,
+            )
+    problems.raise_any()
     if spec.runs_total > MAX_RUNS:
         raise InvalidInput(
             f"the spec expands to {spec.runs_total:,} runs, over the limit of {MAX_RUNS:,};"
-            " use fewer graphs, algorithms, parameter values or repetitions",
+            " use fewer graphs, algorithms, parameter or setting values, or repetitions",
             field="repetitions",
         )
     seen: set[str] = set()
@@ -403,13 +591,16 @@ def _check_against_graphs(spec: SimulationSpec) -> None:
 
 def _runs(
     spec: SimulationSpec,
-) -> Iterator[tuple[GraphEntry, AlgorithmEntry, dict[str, float], int, RunId]]:
+) -> Iterator[tuple[GraphEntry, dict[str, Any], AlgorithmEntry, dict[str, float], int, RunId]]:
+    combos = spec.setting_combinations()
     for graph in spec.graphs:
-        for entry in spec.algorithms:
-            for parameters in spec.combinations(entry):
-                for repetition in range(spec.repetitions):
-                    run_id = run_id_for(graph.name, entry.key, parameters, repetition)
-                    yield graph, entry, parameters, repetition, run_id
+        for combo in combos:
+            for entry in spec.algorithms:
+                for parameters in spec.combinations(entry):
+                    named = {**parameters, **combo}
+                    for repetition in range(spec.repetitions):
+                        run_id = run_id_for(graph.name, entry.key, named, repetition)
+                        yield graph, combo, entry, parameters, repetition, run_id
 
 
 def _canonical(value: Any) -> Any:
