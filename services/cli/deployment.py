@@ -160,22 +160,41 @@ def command_status(args: argparse.Namespace) -> int:
 
 @_reports_errors
 def command_results(args: argparse.Namespace) -> int:
-    """Copy a completed simulation's results from the deployment's store to a directory."""
+    """Copy a completed simulation's results from the deployment's store to a directory: the
+    simulation given by id, or with ``--latest NAME`` the one of that name completed last."""
     from gossipsim.cli import status_view
-    from gossipsim.cli.results_fetch import DestinationError, NotCompleted, fetch_results
+    from gossipsim.cli.results_fetch import (
+        DestinationError,
+        NoLatest,
+        NotCompleted,
+        fetch_results,
+        latest_simulation,
+    )
 
+    if (args.simulation is None) == (args.latest is None):
+        raise _CommandError(
+            "give a simulation id, or --latest NAME for the simulation of that name that"
+            " completed last (not both)",
+            EXIT_INVALID,
+        )
     settings = _deployment_settings()
-    simulation_id = _checked_simulation_id(args.simulation)
+    chosen = _checked_simulation_id(args.simulation) if args.simulation is not None else None
 
     async def fetch() -> Any:
         async with _reading_store(settings) as store:
+            simulation_id = chosen or await latest_simulation(store, args.latest)
             try:
-                return await fetch_results(store, simulation_id, Path(args.out))
+                return simulation_id, await fetch_results(store, simulation_id, Path(args.out))
             except NotCompleted as error:
-                return error, await status_view.load_status(store, simulation_id)
+                return simulation_id, (error, await status_view.load_status(store, simulation_id))
 
     try:
-        outcome = asyncio.run(fetch())
+        simulation_id, outcome = asyncio.run(fetch())
+    except NoLatest as error:
+        raise _CommandError(
+            f"{error} ({settings.store}). `gossipsim status` lists the simulations, with their"
+            " names and ids"
+        ) from None
     except DestinationError as error:
         raise _CommandError(f"{error}; choose another --out directory") from None
     except OSError as error:
@@ -316,7 +335,12 @@ def add_deployment_commands(commands: Any) -> None:
     results = commands.add_parser(
         "results", help="copy a completed simulation's results from the store"
     )
-    results.add_argument("simulation", help="simulation id (as `submit` printed it)")
+    results.add_argument("simulation", nargs="?", help="simulation id (as `submit` printed it)")
+    results.add_argument(
+        "--latest",
+        metavar="NAME",
+        help="instead of an id: the simulation named NAME that completed last",
+    )
     results.add_argument(
         "--out", default=".", help="directory to copy into, as OUT/SIMULATION/ (default: .)"
     )

@@ -1,10 +1,12 @@
-"""Copying a simulation's results out of the object store: ``gossipsim results SIM --out DIR``.
+"""Copying a simulation's results out of the object store: ``gossipsim results SIM --out DIR``,
+or ``gossipsim results --latest NAME`` for the simulation of that name that completed last.
 
 The layout is the collector's contract (``gossipsim.common.contracts.results_layout``).
 Everything under ``simulations/<sim>/`` is copied to ``DIR/<sim>/`` with the same relative
-paths (summary.csv, averaged.csv, manifest.json, submitted.json, runs/<run>/result.json and
-rounds.jsonl, and whatever the collector adds later, such as plots), except the raw telemetry
-under ``runs/<run>/parts/``: rounds.jsonl is assembled from it, so it only doubles the size.
+paths (summary.csv, averaged.csv, the long table's rounds/part-*.csv, manifest.json,
+submitted.json, runs/<run>/result.json and rounds.jsonl, and whatever the collector adds
+later, such as plots), except the raw telemetry under ``runs/<run>/parts/``: rounds.jsonl is
+assembled from it, so it only doubles the size.
 
 The manifest is the collector's last write, so a simulation without one has not completed
 and nothing is copied: a half-written set of tables is worse than none.
@@ -19,7 +21,7 @@ from pathlib import Path
 from gossipsim.common.contracts import results_layout as layout
 from gossipsim.common.contracts.status_document import check_simulation_id
 from gossipsim.common.errors import GossipsimError
-from gossipsim.common.storage.store import ObjectStore, check_key
+from gossipsim.common.storage.store import ObjectNotFound, ObjectStore, check_key
 
 CONCURRENT_GETS = 8  # below the S3 client's connection pool of 10
 
@@ -39,6 +41,10 @@ class NotCompleted(GossipsimError):
 
 class DestinationError(GossipsimError):
     """A local file could not be written."""
+
+
+class NoLatest(GossipsimError):
+    """No simulation of the name has completed (the store has no ``latest`` pointer of it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +67,21 @@ def _write(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     temporary.write_bytes(data)
     temporary.replace(path)  # a reader never sees half a file, even over an older copy
+
+
+async def latest_simulation(store: ObjectStore, name: str) -> str:
+    """The id of the simulation named ``name`` that completed last (its ``latest`` pointer,
+    which the collector writes after the manifest); NoLatest when there is none."""
+    try:
+        pointer = layout.parse_latest_pointer(await store.get(layout.latest_key(name)))
+    except ObjectNotFound:
+        pointer = None
+    if pointer is None:
+        raise NoLatest(
+            f"no completed simulation named {name!r}: the store has no readable"
+            f" {layout.latest_key(name)}"
+        )
+    return pointer["simulation_id"]
 
 
 async def fetch_results(store: ObjectStore, simulation_id: str, out_dir: Path) -> Fetched:

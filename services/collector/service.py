@@ -26,10 +26,15 @@ the stored results of planned runs. A planned run without a result when every ru
 (its outcome was lost) is waited for until the completion's last delivery, then counted as
 failed. The collector assumes it is the only one (one replica, as deployed): it remembers which
 simulations it has completed.
+
+On simulation.completed the tables are written (summary.csv, averaged.csv and the long table of
+rounds, part by part, holding one part's rounds at a time), the manifest last, and after it the
+``latest`` pointer of the simulation's name (docs/results.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +73,7 @@ from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 log = structlog.get_logger(__name__)
 
 JSON = "application/json"
+CONCURRENT_READS = 8  # rounds.jsonl files read at once for the long table (S3 pool: 10)
 
 
 class IncompleteTelemetry(Retry):
@@ -291,6 +297,10 @@ class CollectorService:
             return
         if await self._is_completed(sim):
             log.info("results already stored: announced again, nothing written")
+            # the latest pointer is no file of the simulation: a crash may have left it behind
+            await self._point_latest(
+                await self._get_json(layout.simulation_key(sim, layout.MANIFEST))
+            )
             await self._announce(sim)
             return
         phase = await self._plans.phase_of(sim)
@@ -319,6 +329,7 @@ class CollectorService:
             results.to_csv(*averaged),
             content_type="text/csv",
         )
+        parts = await self._write_rounds_table(sim, runs)
         manifest: layout.Manifest = {
             "simulation_id": sim,
             "name": plan.name,
@@ -330,13 +341,72 @@ class CollectorService:
             "runs_succeeded": succeeded,
             # a run lost on its way here failed, unless the simulation was cancelled first
             "runs_failed": len(runs) - succeeded + (0 if cancelled else missing),
-            "files": list(layout.MANIFEST_FILES),
+            "files": [*layout.MANIFEST_FILES[:2], *parts, *layout.MANIFEST_FILES[2:]],
         }
         # The manifest last: a simulation with one has all of its files (the layout's rule).
         await self._put_json(layout.simulation_key(sim, layout.MANIFEST), manifest)
         self._with_manifest.add(sim)
         self._without_manifest.discard(sim)
+        await self._point_latest(manifest)
         await self._announce(sim)
+
+    async def _write_rounds_table(self, sim: str, runs: list[dict[str, Any]]) -> list[str]:
+        """The long table of rounds, part by part (results.py says what a row holds); only
+        one part's rounds are held at a time. Returns the parts' names."""
+        columns = results.rounds_columns(runs)
+        parameters = [c.removeprefix("param_") for c in columns if c.startswith("param_")]
+        names = []
+        limit = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def lines_of(run: dict[str, Any]) -> list[dict[str, Any]]:
+            async with limit:
+                return await self._rounds_lines(sim, run["run_id"])
+
+        for index, members in enumerate(results.rounds_parts(runs)):
+            read = await asyncio.gather(*(lines_of(run) for run in members))
+            rows = (
+                row
+                for run, lines in zip(members, read, strict=True)
+                for row in results.rounds_rows(run, lines, parameters)
+            )
+            await self._store.put(
+                layout.rounds_part_key(sim, index),
+                results.rows_to_csv(columns, rows),
+                content_type="text/csv",
+            )
+            names.append(layout.rounds_part_name(index))
+        return names
+
+    async def _rounds_lines(self, sim: str, run_id: str) -> list[dict[str, Any]]:
+        """A completed run's rounds.jsonl (written before its result.json, so it is there)."""
+        try:
+            data = await self._store.get(layout.run_key(sim, run_id, layout.ROUNDS))
+        except ObjectNotFound:
+            log.warning("rounds of a completed run missing: left out of the long table")
+            return []
+        return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+
+    async def _point_latest(self, manifest: layout.Manifest) -> None:
+        """latest/<name>.json names this simulation unless the pointer names one completed
+        later. A cancelled simulation is never the latest: its tables are partial."""
+        if manifest["cancelled"]:
+            return
+        key = layout.latest_key(manifest["name"])
+        try:
+            current = await self._get_json(key)
+            newer = layout.completion_time(current) >= layout.completion_time(manifest)
+        except (ObjectNotFound, orjson.JSONDecodeError):  # none yet, or not ours to trust
+            newer = False
+        if newer:
+            return
+        sim = manifest["simulation_id"]
+        pointer: layout.LatestPointer = {
+            "simulation_id": sim,
+            "name": manifest["name"],
+            "completed_at": manifest["completed_at"],
+            "location": self._store.location(layout.simulation_prefix(sim).rstrip("/")),
+        }
+        await self._put_json(key, pointer)
 
     async def _planned_results(self, plan: AcceptedPlan) -> list[dict[str, Any]]:
         """The stored result.json of every planned run (nothing else is stored, but the

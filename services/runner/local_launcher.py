@@ -85,7 +85,9 @@ class LocalProcessLauncher:
 
     ``traffic``: the message cap and TLS files of the nodes and of the channels to them (its
     ``secret`` is not used: every node gets a fresh one, or ``secret`` if given — for tests
-    that hand these nodes to a static pool).
+    that hand these nodes to a static pool). ``log_level``: the nodes' log level; by default
+    ``GOSSIPSIM_LOG_LEVEL`` where it is set, else ``warning`` (a node logs little of use, and a
+    run starts many), so that ``gossipsim run`` and the Python API are quiet unless asked.
     """
 
     def __init__(
@@ -93,12 +95,12 @@ class LocalProcessLauncher:
         *,
         startup_timeout: float = NODE_STARTUP_TIMEOUT_SECONDS,
         python: str = sys.executable,
-        log_level: str = CLI_LOG_LEVEL,
+        log_level: str | None = None,
         traffic: NodeTrafficSettings | None = None,
         secret: str | None = None,
     ) -> None:
         self._startup_timeout = startup_timeout
-        self._log_level = log_level
+        self._log_level = log_level or LOG_LEVEL_VAR.read_or(os.environ, CLI_LOG_LEVEL)
         self._python = python
         self._traffic = traffic or NodeTrafficSettings()
         self._transport = self._traffic.transport()

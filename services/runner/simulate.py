@@ -2,18 +2,25 @@
 
 The entry point the later services build on, and what tests and benchmarks call:
 ``await simulate(graph, algorithm, settings=RunSettings(...), shards=4, run_ids=[...])``.
+``graph`` is a :class:`Graph` or a networkx graph (converted by ``load_graph``, labels and a
+numeric ``value`` on every vertex kept). Called from Python, it logs as the Python API does:
+``GOSSIPSIM_LOG_LEVEL``, quiet (warning) by default.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
+import networkx as nx
 import numpy as np
 
 from gossipsim.common.errors import AlgorithmError
 from gossipsim.common.graphs.graph import Graph
+from gossipsim.common.graphs.sources import load_graph
 from gossipsim.common.model.algorithms import Algorithm
 from gossipsim.common.model.peer_weights import edge_weights
+from gossipsim.common.runtime.logging import configure_library_logging
 from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.launcher import NodeLauncher
 from gossipsim.runner.local_launcher import LocalProcessLauncher
@@ -36,7 +43,7 @@ def selection_weights(graph: Graph, algorithm: Algorithm, *, seed: int = 0) -> n
 
 
 async def simulate(
-    graph: Graph,
+    graph: Graph | nx.Graph,
     algorithm: Algorithm,
     *,
     settings: RunSettings,
@@ -46,6 +53,9 @@ async def simulate(
     launcher: NodeLauncher | None = None,
 ) -> list[RunResult]:
     """Each run id is one run (a repetition gets its own id, hence its own random streams)."""
+    configure_library_logging(os.environ)
+    if isinstance(graph, nx.Graph):
+        graph = load_graph(graph)
     weights = selection_weights(graph, algorithm, seed=seed)
     own_launcher: LocalProcessLauncher | None = None
     if launcher is None:

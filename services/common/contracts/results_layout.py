@@ -9,15 +9,31 @@ it. The keys:
     simulations/<sim>/runs/<run>/result.json  the run's outcome, plan and graph metrics
     simulations/<sim>/summary.csv             one row per run
     simulations/<sim>/averaged.csv            one row per graph × algorithm × parameters
+    simulations/<sim>/rounds/part-00000.csv   the long table: one row per run × round, in parts
     simulations/<sim>/manifest.json           what the simulation was and what it produced
+    latest/<name>.json                        which simulation of a name completed last
 
 The manifest is the collector's last write for a simulation: a simulation without one has not
-completed, and a reader must not take its tables as final.
+completed, and a reader must not take its tables as final. The ``latest`` pointer is written
+after it, so it only ever names a completed simulation.
+
+The long table is cut into parts so that neither the collector writing it nor a reader taking
+it part by part holds a huge sweep's rounds at once: a part holds whole runs in run-id order,
+and a new part starts once one holds :data:`RUNS_PER_ROUNDS_PART` runs or
+:data:`ROWS_PER_ROUNDS_PART` rows. Every part has the same columns; the manifest's ``files``
+names each part.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any, TypedDict
+
+import orjson
+
+from gossipsim.common.errors import InvalidInput
+from gossipsim.common.spec.ids import check_simulation_id
 
 SIMULATIONS = "simulations/"
 SUBMITTED = "submitted.json"
@@ -28,7 +44,12 @@ RUNS = "runs/"
 PARTS = "parts/"
 ROUNDS = "rounds.jsonl"
 RESULT = "result.json"
-# What the manifest's "files" lists: the files every completed simulation has.
+ROUNDS_TABLE = "rounds/"
+RUNS_PER_ROUNDS_PART = 1000
+ROWS_PER_ROUNDS_PART = 200_000  # about 40 MB of CSV
+LATEST = "latest/"
+# What the manifest's "files" lists beside the parts of the long table (rounds_part_name):
+# the files every completed simulation has.
 MANIFEST_FILES = (SUMMARY, AVERAGED, f"{RUNS}<run>/{RESULT}", f"{RUNS}<run>/{ROUNDS}")
 
 
@@ -45,6 +66,16 @@ class Manifest(TypedDict):
     runs_succeeded: int
     runs_failed: int
     files: list[str]
+
+
+class LatestPointer(TypedDict):
+    """``latest/<name>.json``: the simulation of a name that completed last (not cancelled).
+    ``location`` is where the collector wrote it; readers of a copied store use the id."""
+
+    simulation_id: str
+    name: str
+    completed_at: str
+    location: str
 
 
 def simulation_prefix(simulation_id: str) -> str:
@@ -88,3 +119,58 @@ def is_telemetry_part(relative: str) -> bool:
     which rounds.jsonl holds assembled."""
     parts = relative.split("/")
     return len(parts) > 3 and f"{parts[0]}/" == RUNS and f"{parts[2]}/" == PARTS
+
+
+def rounds_part_name(index: int) -> str:
+    """A part of the long table relative to the simulation prefix: ``rounds/part-00000.csv``."""
+    return f"{ROUNDS_TABLE}part-{index:05d}.csv"
+
+
+def rounds_part_key(simulation_id: str, index: int) -> str:
+    return f"{simulation_prefix(simulation_id)}{rounds_part_name(index)}"
+
+
+def is_rounds_part(name: str) -> bool:
+    """Whether a name in the manifest's ``files`` is a part of the long table."""
+    return re.fullmatch(rf"{ROUNDS_TABLE}part-[0-9]{{5,}}\.csv", name) is not None
+
+
+def name_slug(name: str) -> str:
+    """A simulation name as one key segment: lower-case letters, digits and ``-``, as the
+    simulation id spells it (``My sweep #2`` -> ``my-sweep-2``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100].strip("-")
+    return slug or "simulation"
+
+
+def latest_key(name: str) -> str:
+    """The ``latest`` pointer of a simulation name (names that slug alike share one)."""
+    return f"{LATEST}{name_slug(name)}.json"
+
+
+def parse_latest_pointer(data: bytes) -> LatestPointer | None:
+    """A stored ``latest`` pointer, or None when the bytes are none (not a JSON object, no
+    valid simulation id): a reader must not follow a pointer anyone could have left there
+    outside the simulations/ folder."""
+    try:
+        document = orjson.loads(data)
+        if not isinstance(document, dict):
+            return None
+        simulation_id = check_simulation_id(document.get("simulation_id"))
+    except (orjson.JSONDecodeError, InvalidInput):
+        return None
+    return {
+        "simulation_id": simulation_id,
+        "name": str(document.get("name", "")),
+        "completed_at": str(document.get("completed_at", "")),
+        "location": str(document.get("location", "")),
+    }
+
+
+def completion_time(document: Any) -> datetime:
+    """A manifest's or pointer's ``completed_at``, for comparing which is newer; the earliest
+    time there is for one without a readable time (it is never the newer)."""
+    try:
+        when = datetime.fromisoformat(str(document["completed_at"]))
+    except (TypeError, KeyError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 import orjson
 import structlog
+
+from gossipsim.common.runtime.variables import CLI_LOG_LEVEL, LOG_LEVEL_VAR
 
 
 class _CurrentStderr:
@@ -66,3 +69,18 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+def configure_library_logging(env: Mapping[str, str]) -> None:
+    """Logging for the Python entry points (``gossipsim.run``, ``simulate``): quiet by default.
+
+    Unconfigured, structlog prints every level, debug included, so a notebook would show the
+    services' chatter. The level is ``GOSSIPSIM_LOG_LEVEL``, ``warning`` when it is unset, as on
+    the command line. An application that configured structlog itself keeps its configuration
+    unless ``GOSSIPSIM_LOG_LEVEL`` is set; the node processes follow the same variable
+    (:class:`~gossipsim.runner.local_launcher.LocalProcessLauncher`).
+    """
+    level = LOG_LEVEL_VAR.read_or(env, CLI_LOG_LEVEL)
+    if structlog.is_configured() and not env.get(LOG_LEVEL_VAR.name, "").strip():
+        return
+    configure_logging(level)
