@@ -7,6 +7,7 @@ the store and the node launcher implementations differ (docs/design.md, Architec
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -136,6 +137,25 @@ class _DeadLetteredSubmissions:
         await delivery.ack()
 
 
+# The bus's and services' reasons, in the words of one process where no queue is to be seen:
+# in embedded mode "dead-lettered" and "deliveries" name machinery the user never set up.
+_PLAIN_WORDS = (
+    (re.compile(r"^dead-lettered: "), ""),
+    (re.compile(r"\bfailed on (\d+) deliveries"), r"failed \1 times"),
+    (re.compile(r"\bgave up after (\d+) deliveries"), r"gave up after \1 attempts"),
+    (re.compile(r"\bdelivery limit of (\d+) reached"), r"failed \1 times"),
+)
+
+
+def plain_reason(reason: str) -> str:
+    """Why a run or the submission failed, without queue jargon (for ``gossipsim run``):
+    ``dead-lettered: failed on 5 deliveries; last error: …`` -> ``failed 5 times; last error:
+    …``. The deployment's records keep the original, where the dead-letter queue is real."""
+    for pattern, words in _PLAIN_WORDS:
+        reason = pattern.sub(words, reason)
+    return reason
+
+
 def _rejected(simulation_id: SimulationId, reason: str) -> EmbeddedOutcome:
     return EmbeddedOutcome(
         simulation_id=simulation_id,
@@ -150,16 +170,17 @@ async def _wait(
     progress: Progress | None,
     dead_letters: _DeadLetteredSubmissions,
 ) -> EmbeddedOutcome:
-    """Until the simulation is rejected, its submission dead-lettered, or its results are
-    stored; progress every 0.2 s."""
+    """Until the simulation is rejected, its submission given up on (dead-lettered: the
+    scheduler failed on it at every delivery), or its results are stored; progress every
+    0.2 s."""
     while True:
         if simulation_id in scheduler.rejections:
             return EmbeddedOutcome(
                 simulation_id=simulation_id, rejection=scheduler.rejections[simulation_id]
             )
         if simulation_id in dead_letters.reasons:
-            reason = dead_letters.reasons[simulation_id] or "no reason given"
-            return _rejected(simulation_id, f"the submission was dead-lettered: {reason}")
+            reason = plain_reason(dead_letters.reasons[simulation_id]) or "no reason given"
+            return _rejected(simulation_id, f"the scheduler could not take it: {reason}")
         state = scheduler.simulations.get(simulation_id)
         if state is not None:
             if progress is not None:

@@ -27,22 +27,39 @@ from gossipsim.cli.deployment import (
     EXIT_OK,
     add_deployment_commands,
 )
+from gossipsim.cli.submit import add_submit_command
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.runtime.logging import configure_logging
 from gossipsim.common.spec.simulation_spec import load_spec_file
 
 
 def _progress_printer(stream: Any) -> Any:
+    """A bar redrawn in place on a terminal; elsewhere (a log file, CI) one line each time a
+    run finishes, since a redrawn bar there is a line every 0.2 s."""
+    in_place = stream.isatty()
+    shown = -1
+
     def show(done: int, total: int, rounds: int, elapsed: float) -> None:
+        nonlocal shown
+        if not in_place and done == shown:
+            return
+        shown = done
         rate = rounds / elapsed if elapsed > 0 else 0.0
         width = 30
         filled = int(width * done / total) if total else width
-        stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs  {rate:,.0f} rounds/s"
-        )
+        bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs  {rate:,.0f} rounds/s"
+        stream.write(f"\r{bar}" if in_place else f"{bar}\n")
         stream.flush()
 
     return show
+
+
+def _wants_progress(args: argparse.Namespace) -> bool:
+    """--progress forces the bar, --quiet and --json leave it out; otherwise only on a
+    terminal, so that a redirected run's stderr holds only what went wrong."""
+    if args.progress or args.quiet:
+        return bool(args.progress)
+    return not args.json and sys.stderr.isatty()
 
 
 def _apply_overrides(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +125,7 @@ def _interval(low: str, high: str) -> str:
 
 def command_run(args: argparse.Namespace) -> int:
     from gossipsim.common.runtime.settings import graph_limits, local_graph_inputs, max_shards
-    from gossipsim.embedded import run_embedded
+    from gossipsim.embedded import plain_reason, run_embedded
 
     spec = _read_spec(args)
     if spec is None:
@@ -119,7 +136,7 @@ def command_run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"invalid setting: {error}", file=sys.stderr)
         return EXIT_INVALID
-    progress = None if args.json or not sys.stderr.isatty() else _progress_printer(sys.stderr)
+    progress = _progress_printer(sys.stderr) if _wants_progress(args) else None
     outcome = asyncio.run(
         run_embedded(
             spec,
@@ -133,8 +150,8 @@ def command_run(args: argparse.Namespace) -> int:
             max_shards=shards_cap,
         )
     )
-    if progress is not None:
-        sys.stderr.write("\n")
+    if progress is not None and sys.stderr.isatty():
+        sys.stderr.write("\n")  # end the bar's line
     if outcome.rejection is not None:
         if args.json:
             print(
@@ -167,15 +184,16 @@ def command_run(args: argparse.Namespace) -> int:
             ).decode()
         )
     else:
-        print(_table(location / "averaged.csv"))
-        print(f"\n{len(state.plans)} runs, {failed} failed. Results: {location}")
+        if not args.quiet:
+            print(_table(location / "averaged.csv") + "\n")
+        print(f"{len(state.plans)} runs, {failed} failed. Results: {location}")
         for run_id, reason in sorted(state.errors.items())[:5]:
-            print(f"  failed {run_id}: {reason}", file=sys.stderr)
+            print(f"  failed {run_id}: {plain_reason(reason)}", file=sys.stderr)
         if failed > state.count_failed():
             lost = failed - state.count_failed()
             print(
-                f"  {lost} run(s) finished but their results never reached the collector"
-                " (telemetry or completion dead-lettered): counted as failed",
+                f"  {lost} run(s) finished but their results were lost before they could be"
+                " stored: counted as failed",
                 file=sys.stderr,
             )
     return EXIT_FAILED if failed else EXIT_OK
@@ -210,38 +228,6 @@ def command_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def command_submit(args: argparse.Namespace) -> int:
-    """Publish simulation.submit to the configured broker and print the simulation id."""
-    from gossipsim.common.messaging.messages import SimulationSubmit
-    from gossipsim.common.messaging.publishing import publish_message
-    from gossipsim.common.messaging.topology import TopologyMissing
-    from gossipsim.common.runtime.connections import open_bus
-    from gossipsim.common.runtime.settings import ServiceSettings
-    from gossipsim.common.spec.simulation_spec import simulation_id_for
-
-    spec = _read_spec(args)
-    if spec is None:
-        return EXIT_INVALID
-    settings = ServiceSettings.from_env(os.environ)
-    graphs = str(Path(args.graphs).resolve()) if args.graphs else ""
-    message = SimulationSubmit(spec=spec, simulation_id=simulation_id_for(spec), graphs_dir=graphs)
-
-    async def submit() -> None:
-        async with open_bus(settings) as (bus, topology):
-            await publish_message(bus, topology, message)
-
-    try:
-        asyncio.run(submit())
-    except InvalidInput as error:  # refused before publishing (too large)
-        print(f"invalid spec: {error}", file=sys.stderr)
-        return EXIT_INVALID
-    except TopologyMissing as error:  # GOSSIPSIM_DECLARE_TOPOLOGY=false on a bare broker
-        print(f"gossipsim submit: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    print(message.simulation_id)
-    return EXIT_OK
-
-
 # --- commands that talk to a deployment (settings from the environment, README) -----------
 
 
@@ -256,15 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
     run.add_argument("--runners", type=int, default=1, help="runs in parallel (default 1)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    run.set_defaults(handler=command_run)
-    submit = commands.add_parser("submit", help="submit a simulation to the configured broker")
-    submit.add_argument("spec", help="simulation spec or seed Simulation resource")
-    submit.add_argument(
-        "--graphs", help="directory of seed Graph resources (as the services see it)"
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even where it is no terminal (default: on a terminal)",
     )
-    submit.add_argument("--shards", type=int, help="node shards per run (overrides the spec)")
-    submit.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
-    submit.set_defaults(handler=command_submit)
+    shown.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress and no table: only errors and the one-line summary",
+    )
+    run.set_defaults(handler=command_run)
+    add_submit_command(commands)
     serve = commands.add_parser("serve", help="run one service as its own process")
     serve.add_argument("service", choices=["node", "runner", "scheduler", "collector"])
     serve.add_argument("rest", nargs=argparse.REMAINDER)

@@ -27,7 +27,8 @@ async def open_bus(
     permissions"). A runner still declares its own feed queue (runner/service.py).
 
     ``health_of`` names a long-running service: its /healthz and /readyz are then served on
-    GOSSIPSIM_HEALTH_PORT (unless 0) for as long as the bus is open."""
+    GOSSIPSIM_HEALTH_PORT, or where it is unset on the service's own port (runtime/health.py),
+    unless 0, for as long as the bus is open."""
     bus = await AmqpBus.connect(settings.broker_url)
     try:
         topology = settings.topology()

@@ -94,7 +94,8 @@ class ServiceSettings:
     heartbeat_seconds: float  # runner: heartbeat interval of such a long run
     runner_cache_bytes: int  # runner: memory for graphs and shard sessions kept between runs
     lease_timeout: float  # scheduler: restart a long run after this long without heartbeat
-    health_port: int  # HTTP /healthz and /readyz (0: off)
+    # HTTP /healthz and /readyz (0: off; None: the service's own port, runtime/health.py)
+    health_port: int | None
     # False where the broker's definitions create the topology (Kubernetes): only check it
     declare_topology: bool = True
 

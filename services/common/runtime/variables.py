@@ -71,7 +71,12 @@ RUNNER_CACHE_BYTES = 1024 * 1024 * 1024
 # the run of a killed runner starts again within minutes. (Embedded mode had 300 s; its
 # runners die only with the process, so the value mattered only in a deployment.)
 LEASE_TIMEOUT_SECONDS = 180.0
-HEALTH_PORT = 8080
+# Health endpoints: one port per service, so that the three services started on one host (the
+# README's "Beyond one process") do not take each other's; Kubernetes sets the port explicitly
+# (k8s/base/kustomization.yaml). Fixed rather than ephemeral, so that a person can curl
+# /readyz of the service they mean; a second process of one kind on the same host falls back
+# to a free port (runtime/health.py).
+HEALTH_PORTS = {"scheduler": 8080, "collector": 8081, "runner": 8082}
 # Loopback: a node started by hand serves only its own machine unless told otherwise (node pods
 # and the static pool in k8s/ set 0.0.0.0; local launchers pass 127.0.0.1 explicitly).
 NODE_HOST = "127.0.0.1"
@@ -257,11 +262,12 @@ LEASE_TIMEOUT_VAR = Variable(
     default=LEASE_TIMEOUT_SECONDS,
     meaning="a leased run without heartbeat for this long is started again",
 )
-HEALTH_PORT_VAR = Variable(
+HEALTH_PORT_VAR: Variable[int | None] = Variable(
     name="GOSSIPSIM_HEALTH_PORT",
     parse=port,
-    default=HEALTH_PORT,
-    meaning="HTTP /healthz and /readyz (0: off)",
+    default=None,
+    meaning="HTTP /healthz and /readyz (0: off; unset: the service's own port, HEALTH_PORTS)",
+    documented=", ".join(f"{number} {service}" for service, number in HEALTH_PORTS.items()),
 )
 NODE_HOST_VAR = Variable(
     name="GOSSIPSIM_NODE_HOST",
