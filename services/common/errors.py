@@ -2,7 +2,7 @@
 
     GossipsimError                 anything gossipsim raises on purpose
     ├── InvalidInput               an input from outside is wrong: the same on every try
-    │   ├── InvalidSpec            several problems of one spec, reported together
+    │   ├── SpecProblems           several problems of one spec, reported together
     │   ├── GraphError             a graph cannot be built (bad file, unknown generator, too big)
     │   ├── AlgorithmError         an unknown algorithm or a bad parameter
     │   └── MessageError           a message cannot be decoded (messaging.messages)
@@ -53,7 +53,7 @@ class InvalidInput(GossipsimError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-class InvalidSpec(InvalidInput):
+class SpecProblems(InvalidInput):
     """Several problems of one input at once (a spec with a bad ``epsilon`` and a bad
     ``max_rounds``): fixing them one rejection at a time wastes a user's round trips.
     ``field`` is the first problem's; the message lists every one on a line of its own."""

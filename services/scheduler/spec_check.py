@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import structlog
 
-from gossipsim.common.errors import InvalidInput, InvalidSpec
+from gossipsim.common.errors import InvalidInput, SpecProblems
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
 from gossipsim.common.runtime.memory import release_free_memory
@@ -114,11 +114,11 @@ class _Refused:
     message: str
     field: str | None
     replace_worker: bool = False  # after a MemoryError: the worker's heap may be in pieces
-    more: tuple[tuple[str, str | None], ...] = ()  # the other problems, of an InvalidSpec
+    more: tuple[tuple[str, str | None], ...] = ()  # the other problems, of a SpecProblems
 
     @classmethod
     def of(cls, error: InvalidInput) -> _Refused:
-        problems = error.problems if isinstance(error, InvalidSpec) else (error,)
+        problems = error.problems if isinstance(error, SpecProblems) else (error,)
         first, *others = ((_without_field(p), p.field) for p in problems)
         return cls(first[0], first[1], more=tuple(others))
 
@@ -126,7 +126,7 @@ class _Refused:
         first = InvalidInput(self.message, field=self.field)
         if not self.more:
             return first
-        return InvalidSpec([first, *(InvalidInput(m, field=f) for m, f in self.more)])
+        return SpecProblems([first, *(InvalidInput(m, field=f) for m, f in self.more)])
 
 
 _Outcome = CheckedSpec | _Refused

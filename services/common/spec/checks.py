@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from gossipsim.common.errors import AlgorithmError, GraphError, InvalidInput, InvalidSpec
+from gossipsim.common.errors import AlgorithmError, GraphError, InvalidInput, SpecProblems
 from gossipsim.common.graphs.limits import is_int
 
 __all__ = [
@@ -95,8 +95,8 @@ def check_list(value: object, field: str, what: str) -> Sequence[Any]:
 
 def refield(exc: InvalidInput, field: str | None) -> InvalidInput:
     """The same error (same class, same message) reported at another path."""
-    if isinstance(exc, InvalidSpec):
-        raise TypeError("move each of an InvalidSpec's problems on its own")
+    if isinstance(exc, SpecProblems):
+        raise TypeError("move each of a SpecProblems's problems on its own")
     message = str(exc)
     if exc.field and message.startswith(f"{exc.field}: "):
         message = message[len(exc.field) + 2 :]
@@ -106,7 +106,7 @@ def refield(exc: InvalidInput, field: str | None) -> InvalidInput:
 
 class Problems:
     """The problems found in one input, collected so that all of them are reported at once
-    (:class:`InvalidSpec`) instead of the first alone."""
+    (:class:`SpecProblems`) instead of the first alone."""
 
     def __init__(self) -> None:
         self.found: list[InvalidInput] = []
@@ -120,11 +120,11 @@ class Problems:
             return default
 
     def add(self, error: InvalidInput) -> None:
-        self.found.extend(error.problems if isinstance(error, InvalidSpec) else [error])
+        self.found.extend(error.problems if isinstance(error, SpecProblems) else [error])
 
     def raise_any(self) -> None:
-        """The one problem as it is, several as one :class:`InvalidSpec`; nothing if none."""
+        """The one problem as it is, several as one :class:`SpecProblems`; nothing if none."""
         if len(self.found) == 1:
             raise self.found[0]
         if self.found:
-            raise InvalidSpec(self.found)
+            raise SpecProblems(self.found)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gossipsim.common.documents import load_json_document, load_yaml_documents
-from gossipsim.common.errors import InvalidInput, InvalidSpec
+from gossipsim.common.errors import InvalidInput, SpecProblems
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
 from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
@@ -219,8 +219,8 @@ def parse_spec(
             max_shards=max_shards,
             unused_parameters="drop",
         )
-    except InvalidSpec as exc:
-        raise InvalidSpec([refield(p, seed_field(p.field)) for p in exc.problems]) from exc
+    except SpecProblems as exc:
+        raise SpecProblems([refield(p, seed_field(p.field)) for p in exc.problems]) from exc
     except InvalidInput as exc:
         raise refield(exc, seed_field(exc.field)) from exc
 
