@@ -19,13 +19,14 @@ the command line reads from the environment (``GOSSIPSIM_MAX_VERTICES``, ``_MAX_
   the awaitable twin.
 - The simulation id is a digest of the spec, as for ``gossipsim run``: a spec whose results
   ``out`` already holds, completed, is not run again; its stored results are returned, with a
-  warning.
+  warning (``rerun=True`` runs it again and replaces them: after a graph file changed).
 - Logging follows ``GOSSIPSIM_LOG_LEVEL``, ``warning`` when unset.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -67,6 +68,7 @@ def run(
     base_dir: str | os.PathLike[str] | None = None,
     runners: int = 1,
     progress: bool | Progress = False,
+    rerun: bool = False,
 ) -> Results:
     """Run the whole spec and return its results (``summary``, ``averaged``, ``rounds`` as
     DataFrames, ``manifest``, ``simulation_id``, ``location``).
@@ -74,7 +76,9 @@ def run(
     ``out``: the results directory (``OUT/simulations/<id>/``). ``graphs_dir``: the ``Graph``
     files of a seed ``Simulation``. ``base_dir``: where relative graph files of a mapping spec
     start. ``runners``: runs in parallel. ``progress``: True for a progress bar on standard
-    error, or a callback ``(runs_done, runs_total, rounds_done, seconds)``.
+    error, or a callback ``(runs_done, runs_total, rounds_done, seconds)``. ``rerun``: run
+    a spec whose results ``out`` already holds again, replacing them (by default they are
+    returned as they are).
     """
     return run_blocking(
         lambda: run_async(
@@ -84,6 +88,7 @@ def run(
             base_dir=base_dir,
             runners=runners,
             progress=progress,
+            rerun=rerun,
         )
     )
 
@@ -96,6 +101,7 @@ async def run_async(
     base_dir: str | os.PathLike[str] | None = None,
     runners: int = 1,
     progress: bool | Progress = False,
+    rerun: bool = False,
 ) -> Results:
     """:func:`run` for code that runs in an event loop and can await."""
     # the services only when a simulation runs: load_results alone does not need them
@@ -111,7 +117,7 @@ async def run_async(
     store = LocalDirectoryStore(out_dir)
     for key, data in objects.items():
         await store.put(key, data, content_type="application/graphml+xml")
-    stored = await _stored_results(document, out_dir)
+    stored = await _stored_results(document, out_dir, rerun=rerun)
     if stored is not None:
         return stored
     try:
@@ -149,7 +155,9 @@ async def run_async(
     return results
 
 
-async def _stored_results(document: dict[str, Any], out_dir: Path) -> Results | None:
+async def _stored_results(
+    document: dict[str, Any], out_dir: Path, *, rerun: bool
+) -> Results | None:
     """The results of this very spec, if ``out`` already holds them completed.
 
     The simulation id is a digest of the spec, so running it again would be the same
@@ -166,9 +174,12 @@ async def _stored_results(document: dict[str, Any], out_dir: Path) -> Results | 
     folder = out_dir / layout.SIMULATIONS / simulation_id
     if not (folder / layout.MANIFEST).is_file():
         return None
+    if rerun:
+        shutil.rmtree(folder)
+        return None
     log.warning(
         "this spec has completed before: its stored results are returned (the same spec is the"
-        " same simulation; use another `out`, or remove the folder, to run it again)",
+        " same simulation; rerun=True runs it again and replaces them)",
         simulation_id=simulation_id,
         location=str(folder),
     )

@@ -15,6 +15,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from gossipsim.cli.deployment import (
     EXIT_OK,
     add_deployment_commands,
 )
+from gossipsim.cli.spec_input import read_spec
 from gossipsim.cli.submit import add_submit_command
 from gossipsim.common.errors import InvalidInput
 from gossipsim.common.runtime.logging import configure_logging
-from gossipsim.common.spec.simulation_spec import load_spec_file
 
 
 def _progress_printer(stream: Any) -> Any:
@@ -60,26 +61,6 @@ def _wants_progress(args: argparse.Namespace) -> bool:
     if args.progress or args.quiet:
         return bool(args.progress)
     return not args.json and sys.stderr.isatty()
-
-
-def _apply_overrides(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    overrides = {
-        key: getattr(args, key) for key in ("shards", "seed") if getattr(args, key) is not None
-    }
-    if not overrides:
-        return spec
-    if spec.get("kind") == "Simulation":
-        return {**spec, "gossipsim": {**spec.get("gossipsim", {}), **overrides}}
-    return {**spec, **overrides}
-
-
-def _read_spec(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The spec file with the command line's overrides, or None once the error is printed."""
-    try:
-        return _apply_overrides(load_spec_file(Path(args.spec)), args)
-    except InvalidInput as error:
-        print(f"invalid spec: {error}", file=sys.stderr)
-        return None
 
 
 def _table(averaged_csv: Path) -> str:
@@ -127,7 +108,7 @@ def command_run(args: argparse.Namespace) -> int:
     from gossipsim.common.runtime.settings import graph_limits, local_graph_inputs, max_shards
     from gossipsim.embedded import plain_reason, run_embedded
 
-    spec = _read_spec(args)
+    spec = read_spec(args)
     if spec is None:
         return EXIT_INVALID
     try:
@@ -136,6 +117,9 @@ def command_run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"invalid setting: {error}", file=sys.stderr)
         return EXIT_INVALID
+    stored = _stored_simulation(Path(args.out), spec, rerun=args.rerun)
+    if stored is not None:
+        return _show_stored(stored, args)
     progress = _progress_printer(sys.stderr) if _wants_progress(args) else None
     outcome = asyncio.run(
         run_embedded(
@@ -171,6 +155,8 @@ def command_run(args: argparse.Namespace) -> int:
     assert state is not None
     location = Path(outcome.location)
     failed = _runs_failed(location, state.count_failed())
+    for warning in state.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(
             orjson.dumps(
@@ -196,6 +182,59 @@ def command_run(args: argparse.Namespace) -> int:
                 " stored: counted as failed",
                 file=sys.stderr,
             )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _stored_simulation(out: Path, spec: dict[str, Any], *, rerun: bool) -> Path | None:
+    """The completed results of this very spec under ``out``, unless ``rerun`` removes them.
+
+    The simulation id is a digest of the spec, so running a spec again is the same simulation,
+    whose completed results the collector never rewrites: its runs would be made and thrown
+    away. They are shown instead; ``--rerun`` (a graph file changed, or the code) replaces
+    them."""
+    from gossipsim.common.contracts import results_layout as layout
+    from gossipsim.common.spec.simulation_spec import simulation_id_for
+
+    try:
+        simulation_id = simulation_id_for(spec)
+    except InvalidInput:
+        return None  # an unusable name: the check reports it
+    folder = out / layout.SIMULATIONS / simulation_id
+    if not (folder / layout.MANIFEST).is_file():
+        return None
+    if rerun:
+        shutil.rmtree(folder)
+        return None
+    return folder
+
+
+def _show_stored(folder: Path, args: argparse.Namespace) -> int:
+    """What a run prints, from the stored results of an earlier run of the same spec."""
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    total, failed = int(manifest["runs_total"]), int(manifest["runs_failed"])
+    if args.json:
+        status = "failed" if failed else "completed"
+        print(
+            orjson.dumps(
+                {
+                    "simulation_id": manifest["simulation_id"],
+                    "status": status,
+                    "runs_total": total,
+                    "runs_failed": failed,
+                    "results": str(folder),
+                    "reused": True,
+                }
+            ).decode()
+        )
+    else:
+        print(
+            f"this spec ran before (completed {manifest['completed_at']}): showing its stored"
+            " results; --rerun runs it again and replaces them",
+            file=sys.stderr,
+        )
+        if not args.quiet:
+            print(_table(folder / "averaged.csv") + "\n")
+        print(f"{total} runs, {failed} failed. Results: {folder}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -242,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="simulation seed (overrides the spec)")
     run.add_argument("--runners", type=int, default=1, help="runs in parallel (default 1)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    run.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run again a spec whose results --out already holds, replacing them",
+    )
     shown = run.add_mutually_exclusive_group()
     shown.add_argument(
         "--progress",

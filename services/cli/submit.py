@@ -46,8 +46,8 @@ from gossipsim.cli.deployment import (
     _reading_store,
     _store_error,
 )
+from gossipsim.cli.spec_input import read_spec
 from gossipsim.common.errors import InvalidInput
-from gossipsim.common.spec.simulation_spec import load_spec_file
 
 if TYPE_CHECKING:
     from gossipsim.common.graphs.inputs import GraphInputs
@@ -86,7 +86,7 @@ def add_submit_command(commands: Any) -> None:
 
 def command_submit(args: argparse.Namespace) -> int:
     """Check the spec, publish simulation.submit with local graphs inline, print the id."""
-    spec = _read_spec(args)
+    spec = read_spec(args)
     if spec is None:
         return EXIT_INVALID
     try:
@@ -95,7 +95,9 @@ def command_submit(args: argparse.Namespace) -> int:
         print(f"invalid setting: {error}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        message = asyncio.run(_prepare(spec, context))
+        message, warnings = asyncio.run(_prepare(spec, context))
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         asyncio.run(_publish(message, context.settings))
     except InvalidInput as error:  # what `gossipsim run` prints for the same spec
         print(f"invalid spec: {error}", file=sys.stderr)
@@ -105,32 +107,6 @@ def command_submit(args: argparse.Namespace) -> int:
         return error.code
     print(message.simulation_id)
     return EXIT_OK
-
-
-# --- the spec, as `gossipsim run` reads it ----------------------------------------------------
-
-
-def _read_spec(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The spec file with the command line's overrides, or None once the error is printed
-    (the same reading and message as ``gossipsim run``'s)."""
-    try:
-        return _apply_overrides(load_spec_file(Path(args.spec)), args)
-    except InvalidInput as error:
-        print(f"invalid spec: {error}", file=sys.stderr)
-        return None
-
-
-def _apply_overrides(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """``--shards`` and ``--seed`` as ``gossipsim run`` applies them: in a seed Simulation,
-    under ``gossipsim``."""
-    overrides = {
-        key: getattr(args, key) for key in ("shards", "seed") if getattr(args, key) is not None
-    }
-    if not overrides:
-        return spec
-    if spec.get("kind") == "Simulation":
-        return {**spec, "gossipsim": {**spec.get("gossipsim", {}), **overrides}}
-    return {**spec, **overrides}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,10 +143,12 @@ class _Context:
 # --- checking and inlining -------------------------------------------------------------------
 
 
-async def _prepare(spec: dict[str, Any], context: _Context) -> SimulationSubmit:
-    """The message to publish: the spec checked, its local graphs inline, and the result
-    checked to run the same and to fit. :class:`InvalidInput` for an invalid spec,
-    :class:`_CommandError` for anything else that stops it."""
+async def _prepare(
+    spec: dict[str, Any], context: _Context
+) -> tuple[SimulationSubmit, tuple[str, ...]]:
+    """The message to publish (the spec checked, its local graphs inline, and the result
+    checked to run the same and to fit) and the check's warnings. :class:`InvalidInput` for
+    an invalid spec, :class:`_CommandError` for anything else that stops it."""
     from gossipsim.cli.inline_graphs import TooLargeToInline, inline_local_graphs
     from gossipsim.common.graphs.inputs import GraphInputs
     from gossipsim.common.messaging.messages import MAX_MESSAGE_BYTES, SimulationSubmit
@@ -207,7 +185,7 @@ async def _prepare(spec: dict[str, Any], context: _Context) -> SimulationSubmit:
         submitted = await checker.check(checker.request(inlined.spec, inputs=no_files))
     _check_same_runs(written.plans, submitted.plans)
     _check_run_starts_fit(message, submitted.plans)
-    return message
+    return message, written.warnings
 
 
 @asynccontextmanager

@@ -275,7 +275,7 @@ class SchedulerService:
             await self._publish(rejection)
             return
         for warning in checked.warnings:
-            log.warning("spec accepted with a warning", warning=warning)
+            log.info("spec accepted with a warning", warning=warning)
         state = SimulationState(
             simulation_id=simulation_id,
             plans=checked.plans,
