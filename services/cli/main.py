@@ -260,10 +260,18 @@ def command_serve(args: argparse.Namespace) -> int:
 
     from gossipsim.common.runtime.settings import ServiceSettings
 
-    settings = ServiceSettings.from_env(os.environ)
+    try:
+        settings = ServiceSettings.from_env(os.environ)
+    except ValueError as error:
+        print(f"invalid setting: {error}", file=sys.stderr)
+        return EXIT_INVALID
     configure_logging(settings.log_level)
     module = importlib.import_module(f"gossipsim.{args.service}.main")
-    asyncio.run(module.serve(settings))
+    try:
+        asyncio.run(module.serve(settings))
+    except OSError as error:  # a port taken, an address that cannot be reached: no traceback
+        print(f"gossipsim serve {args.service}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
