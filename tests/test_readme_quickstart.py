@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import shutil
 import subprocess
@@ -67,6 +69,46 @@ def test_make_demo_in_a_fresh_clone_produces_the_results_layout(tmp_path):
     printed = completed.stdout.split("graph ", 1)[1].split("\n\n")[0]
     assert table_rows("graph " + printed) == table_rows(table)
     assert simulation.name in shown
+    check_the_readme_loads_the_results_with_pandas(clone, simulation)
+
+
+# What the test adds after the README's lines: their DataFrames, as the lines left them
+PANDAS_CHECK = """
+import json
+print(json.dumps({
+    "simulation_id": results.simulation_id,
+    "averaged": results.averaged[["graph", "algorithm", "runs"]].values.tolist(),
+    "summary": len(results.summary),
+    "rounds": len(results.rounds),
+    "runs_total": results.manifest["runs_total"],
+}))
+"""
+
+
+def check_the_readme_loads_the_results_with_pandas(clone: Path, simulation: Path) -> None:
+    """The README's three Python lines, run as shown in the demo's own environment (no
+    development tools) on the demo's results, give the simulation's tables."""
+    lines = readme_block("## A first simulation", "python")
+    assert len(lines.splitlines()) == 3
+    completed = subprocess.run(
+        [str(clone / ".venv" / "bin" / "python"), "-c", lines + PANDAS_CHECK],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    loaded = json.loads(completed.stdout)
+    assert loaded["simulation_id"] == simulation.name
+    with (simulation / "averaged.csv").open(newline="") as averaged:
+        rows = [[r["graph"], r["algorithm"], int(r["runs"])] for r in csv.DictReader(averaged)]
+    assert loaded["averaged"] == rows
+    with (simulation / "summary.csv").open(newline="") as summary:
+        assert loaded["summary"] == loaded["runs_total"] == len(list(csv.DictReader(summary)))
+    parts = sorted((simulation / "rounds").glob("part-*.csv"))
+    assert parts
+    assert loaded["rounds"] == sum(len(part.read_text().splitlines()) - 1 for part in parts)
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.relative_to(REPO).as_posix())

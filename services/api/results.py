@@ -73,6 +73,7 @@ class Results:
     summary: pd.DataFrame = field(repr=False)
     averaged: pd.DataFrame = field(repr=False)
     rounds: pd.DataFrame = field(repr=False)
+    warnings: tuple[str, ...] = ()  # the spec check's, when this process ran it (gossipsim.run)
 
     @property
     def name(self) -> str:

@@ -25,6 +25,7 @@ the command line reads from the environment (``GOSSIPSIM_MAX_VERTICES``, ``_MAX_
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -55,8 +56,11 @@ class InvalidSpec(InvalidInput):
 
     def __init__(self, reason: str, *, field: str | None = None) -> None:
         prefix = f"{field}: " if field else ""
-        message = reason[len(prefix) :] if prefix and reason.startswith(prefix) else reason
-        super().__init__(message, field=field or None)
+        if prefix and reason.startswith(prefix):
+            super().__init__(reason[len(prefix) :], field=field)
+        else:  # several problems: the reason lists each with its field
+            super().__init__(reason)
+            self.field = field or None
         self.reason = str(self)
 
 
@@ -145,6 +149,10 @@ async def run_async(
     if outcome.rejection is not None:
         raise InvalidSpec(outcome.rejection.reason, field=outcome.rejection.field)
     results = await load_results_async(outcome.location)
+    warnings = outcome.state.warnings if outcome.state is not None else ()
+    for warning in warnings:
+        log.warning(warning, simulation_id=results.simulation_id)
+    results = dataclasses.replace(results, warnings=warnings)
     if results.runs_failed:
         log.warning(
             "runs failed: their errors are in results.summary['error']",

@@ -132,3 +132,40 @@ def test_a_spec_that_completed_before_in_out_is_not_run_again(tmp_path, monkeypa
     again = gossipsim.run(spec, out=tmp_path)
     assert again.simulation_id == first.simulation_id
     assert_frame_equal(again.summary, first.summary)
+
+
+def test_rerun_runs_a_completed_spec_again_and_replaces_its_results(tmp_path):
+    spec = {**SPEC, "repetitions": 1}
+    first = gossipsim.run(spec, out=tmp_path)
+    marker = Path(first.location) / "stale.txt"
+    marker.write_text("from the first run")
+    again = gossipsim.run(spec, out=tmp_path, rerun=True)
+    assert again.simulation_id == first.simulation_id
+    assert not marker.exists()  # the folder was replaced, not added to
+    assert_frame_equal(
+        again.summary.drop(columns="duration_s"), first.summary.drop(columns="duration_s")
+    )
+
+
+def test_every_problem_of_a_spec_is_in_the_reason_once(tmp_path):
+    bad = {**SPEC, "graphs": [{"generator": "nope"}], "epsilon": -1, "max_rounds": 0}
+    with pytest.raises(gossipsim.InvalidSpec) as raised:
+        gossipsim.run(bad, out=tmp_path)
+    lines = raised.value.reason.splitlines()
+    assert lines[0] == "3 problems:"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "epsilon",
+        "graphs[0].generator",
+        "max_rounds",
+    ]
+    assert raised.value.field == "max_rounds"  # the first, for code that wants one
+
+
+def test_a_disconnected_graph_runs_with_its_warning_on_the_results(tmp_path):
+    two_triangles = {"name": "two", "adjacency": ["0 1 2,", "1 2,", "3 4 5,", "4 5,"]}
+    spec = {"name": "disc", "graphs": [two_triangles], "algorithms": ["default"], "max_rounds": 20}
+    results = gossipsim.run(spec, out=tmp_path)
+    (warning,) = results.warnings
+    assert warning.startswith("graphs[0]: graph 'two' is not connected: 2 components")
+    assert "largest_component: true" in warning
+    assert list(results.summary["converged"]) == [False]
