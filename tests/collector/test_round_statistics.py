@@ -91,3 +91,53 @@ def test_the_run_table_marks_a_configuration_that_never_converged(tmp_path) -> N
     assert rows["path200"]["converged"] == "0" and rows["path200"]["mean_rounds"] == "nan"
     assert float(rows["path200"]["mean_rounds_all"]) == 200.0
     assert rows["k8"]["converged"] == "3" and float(rows["k8"]["mean_rounds"]) < 200
+
+
+def test_a_configuration_with_converged_and_capped_runs_end_to_end(tmp_path) -> None:
+    """One configuration, some runs converged and some stopped by max_rounds: the table and
+    averaged.csv count both and average the converged ones only (recomputed here from
+    summary.csv)."""
+    spec = {
+        "name": "mixed",
+        "seed": 5,
+        "graphs": [{"name": "ring30", "generator": "cycle_graph", "params": {"n": 30}}],
+        "algorithms": [{"rule": "rumor_push", "mode": "synchronous"}],
+        "repetitions": 8,
+        "max_rounds": 30,  # about the median of this rumor's rounds on this ring
+    }
+    path = tmp_path / "spec.json"
+    path.write_bytes(orjson.dumps(spec))
+    completed = subprocess.run(
+        [sys.executable, "-m", "gossipsim.cli.main", "run", str(path), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    (simulation,) = (tmp_path / "simulations").iterdir()
+    runs = list(csv.DictReader(io.StringIO((simulation / "summary.csv").read_text())))
+    converged = [int(r["rounds"]) for r in runs if r["converged"] == "True"]
+    capped = [int(r["rounds"]) for r in runs if r["converged"] == "False"]
+    assert converged and capped, "the spec must give both kinds of run"
+    assert set(capped) == {30}
+    (row,) = csv.DictReader(io.StringIO((simulation / "averaged.csv").read_text()))
+    assert (int(row["runs"]), int(row["converged"])) == (8, len(converged))
+    assert float(row["mean_rounds"]) == pytest.approx(statistics.fmean(converged))
+    assert float(row["median_rounds"]) == pytest.approx(statistics.median(converged))
+    half = scipy.stats.t.ppf(0.975, len(converged) - 1) * statistics.stdev(converged)
+    half /= math.sqrt(len(converged))
+    low, high = float(row["ci95_low"]), float(row["ci95_high"])
+    assert (low, high) == pytest.approx(
+        (statistics.fmean(converged) - half, statistics.fmean(converged) + half)
+    )
+    assert float(row["mean_rounds_all"]) == pytest.approx(statistics.fmean(converged + capped))
+    (line,) = [line for line in completed.stdout.splitlines() if line.startswith("ring30")]
+    cells = line.split()
+    assert cells[3] == f"{len(converged)}/8"
+    assert cells[4:7] == [
+        f"{statistics.fmean(converged):.2f}",
+        f"{statistics.median(converged):.2f}",
+        f"{low:.2f}..{high:.2f}",
+    ]
+    assert cells[7:9] == [str(min(converged)), str(max(converged))]
