@@ -8,6 +8,7 @@ import math
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -24,6 +25,16 @@ def result(rounds: int, *, converged: bool, status: str = "completed") -> dict[s
         "converged": converged,
         "plan": {"graph": "g", "algorithm_label": "average/uniform", "parameters": {}},
     }
+
+
+def run_cli(spec: dict[str, object], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``gossipsim run`` of ``spec`` with results under ``tmp_path``."""
+    path = tmp_path / "spec.json"
+    path.write_bytes(orjson.dumps(spec))
+    command = [sys.executable, "-m", "gossipsim.cli.main", "run", str(path)]
+    return subprocess.run(
+        [*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_capped_runs_are_counted_but_never_averaged_in() -> None:
@@ -72,15 +83,7 @@ def test_the_run_table_marks_a_configuration_that_never_converged(tmp_path) -> N
         "repetitions": 3,
         "max_rounds": 200,
     }
-    path = tmp_path / "spec.json"
-    path.write_bytes(orjson.dumps(spec))
-    completed = subprocess.run(
-        [sys.executable, "-m", "gossipsim.cli.main", "run", str(path), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_cli(spec, tmp_path)
     assert completed.returncode == 0, completed.stderr
     lines = {line.split()[0]: line for line in completed.stdout.splitlines() if line.strip()}
     assert "3/3" in lines["k8"] and "NEVER CONVERGED" not in lines["k8"]
@@ -105,15 +108,7 @@ def test_a_configuration_with_converged_and_capped_runs_end_to_end(tmp_path) -> 
         "repetitions": 8,
         "max_rounds": 30,  # about the median of this rumor's rounds on this ring
     }
-    path = tmp_path / "spec.json"
-    path.write_bytes(orjson.dumps(spec))
-    completed = subprocess.run(
-        [sys.executable, "-m", "gossipsim.cli.main", "run", str(path), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_cli(spec, tmp_path)
     assert completed.returncode == 0, completed.stderr
     (simulation,) = (tmp_path / "simulations").iterdir()
     runs = list(csv.DictReader(io.StringIO((simulation / "summary.csv").read_text())))
