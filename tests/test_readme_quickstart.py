@@ -59,7 +59,9 @@ def test_make_demo_in_a_fresh_clone_produces_the_results_layout(tmp_path):
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     (simulation,) = (clone / "results" / "simulations").iterdir()
-    for name in ("manifest.json", "summary.csv", "averaged.csv"):
+    for name in ("manifest.json", "summary.csv", "averaged.csv", "summary.parquet"):
+        assert (simulation / name).is_file()
+    for name in ("rounds.parquet", "plots/convergence.png", "plots/rounds.png"):
         assert (simulation / name).is_file()
     assert any(simulation.glob("runs/*/rounds.jsonl"))
     assert "Results:" in completed.stdout

@@ -28,20 +28,22 @@ failed. The collector assumes it is the only one (one replica, as deployed): it 
 simulations it has completed.
 
 On simulation.completed the tables are written (summary.csv, averaged.csv and the long table of
-rounds, part by part, holding one part's rounds at a time), the manifest last, and after it the
-``latest`` pointer of the simulation's name (docs/results.md).
+rounds, part by part, holding one part's rounds at a time), then their typed copies
+(summary.parquet, rounds.parquet: parquet.py) and the plots (plots.py), the manifest last, and
+after it the ``latest`` pointer of the simulation's name (docs/results.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import structlog
 
-from gossipsim.collector import results
+from gossipsim.collector import parquet, plots, results
 from gossipsim.collector.plans import PlanSource, StoredPlans
 from gossipsim.common.contracts import results_layout as layout
 from gossipsim.common.contracts.status_document import (
@@ -73,6 +75,8 @@ from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 log = structlog.get_logger(__name__)
 
 JSON = "application/json"
+PARQUET = "application/vnd.apache.parquet"
+PNG = "image/png"
 CONCURRENT_READS = 8  # rounds.jsonl files read at once for the long table (S3 pool: 10)
 
 
@@ -329,7 +333,10 @@ class CollectorService:
             results.to_csv(*averaged),
             content_type="text/csv",
         )
-        parts = await self._write_rounds_table(sim, runs)
+        curves = plots.Curves(runs)
+        parts, rounds_parquet = await self._write_rounds_table(sim, runs, summary[1], curves)
+        written = [*parts, *await self._write_typed_tables(sim, summary, rounds_parquet)]
+        written += await self._write_plots(sim, summary, averaged, curves)
         manifest: layout.Manifest = {
             "simulation_id": sim,
             "name": plan.name,
@@ -341,7 +348,7 @@ class CollectorService:
             "runs_succeeded": succeeded,
             # a run lost on its way here failed, unless the simulation was cancelled first
             "runs_failed": len(runs) - succeeded + (0 if cancelled else missing),
-            "files": [*layout.MANIFEST_FILES[:2], *parts, *layout.MANIFEST_FILES[2:]],
+            "files": [*layout.MANIFEST_FILES[:2], *written, *layout.MANIFEST_FILES[2:]],
         }
         # The manifest last: a simulation with one has all of its files (the layout's rule).
         await self._put_json(layout.simulation_key(sim, layout.MANIFEST), manifest)
@@ -350,11 +357,27 @@ class CollectorService:
         await self._point_latest(manifest)
         await self._announce(sim)
 
-    async def _write_rounds_table(self, sim: str, runs: list[dict[str, Any]]) -> list[str]:
+    async def _write_rounds_table(
+        self,
+        sim: str,
+        runs: list[dict[str, Any]],
+        summary_rows: list[dict[str, Any]],
+        curves: plots.Curves,
+    ) -> tuple[list[str], bytes | None]:
         """The long table of rounds, part by part (results.py says what a row holds); only
-        one part's rounds are held at a time. Returns the parts' names."""
+        one part's rounds are held at a time. Each part's rows go to its CSV and, as one row
+        group, to rounds.parquet, and each run's lines to ``curves`` (the convergence plot),
+        so rounds.jsonl is read once. Returns the parts' names and rounds.parquet's bytes
+        (None above parquet.ROUNDS_PARQUET_MAX_ROWS rows)."""
         columns = results.rounds_columns(runs)
         parameters = [c.removeprefix("param_") for c in columns if c.startswith("param_")]
+        table_parts = results.rounds_parts(runs)
+        rows_total = sum(int(run.get("rounds", 0)) + 1 for part in table_parts for run in part)
+        typed = None
+        if rows_total <= parquet.ROUNDS_PARQUET_MAX_ROWS:
+            typed = parquet.RoundsParquet(parquet.rounds_schema(columns, summary_rows))
+        else:
+            log.warning("long table too large for rounds.parquet: left out", rows=rows_total)
         names = []
         limit = asyncio.Semaphore(CONCURRENT_READS)
 
@@ -362,20 +385,59 @@ class CollectorService:
             async with limit:
                 return await self._rounds_lines(sim, run["run_id"])
 
-        for index, members in enumerate(results.rounds_parts(runs)):
+        for index, members in enumerate(table_parts):
             read = await asyncio.gather(*(lines_of(run) for run in members))
-            rows = (
+            for run, lines in zip(members, read, strict=True):
+                curves.add(run, lines)
+            rows: Iterable[list[Any]] = (
                 row
                 for run, lines in zip(members, read, strict=True)
                 for row in results.rounds_rows(run, lines, parameters)
             )
+            if typed is not None:
+                rows = typed.recording(rows)
             await self._store.put(
                 layout.rounds_part_key(sim, index),
                 results.rows_to_csv(columns, rows),
                 content_type="text/csv",
             )
+            if typed is not None:
+                typed.end_part()
             names.append(layout.rounds_part_name(index))
-        return names
+        return names, typed.finish() if typed is not None else None
+
+    async def _write_typed_tables(
+        self,
+        sim: str,
+        summary: tuple[list[str], list[dict[str, Any]]],
+        rounds_parquet: bytes | None,
+    ) -> list[str]:
+        """summary.parquet and rounds.parquet (when it was built); returns their names."""
+        tables = {layout.SUMMARY_PARQUET: parquet.table_parquet(*summary)}
+        if rounds_parquet is not None:
+            tables[layout.ROUNDS_PARQUET] = rounds_parquet
+        for name, data in tables.items():
+            await self._store.put(layout.simulation_key(sim, name), data, content_type=PARQUET)
+        return list(tables)
+
+    async def _write_plots(
+        self,
+        sim: str,
+        summary: tuple[list[str], list[dict[str, Any]]],
+        averaged: tuple[list[str], list[dict[str, Any]]],
+        curves: plots.Curves,
+    ) -> list[str]:
+        """The plots, drawn on a worker thread (the bus goes on meanwhile); returns their
+        names. A plot that cannot be drawn is logged and left out: the tables matter more,
+        and a simulation must not stay without its manifest for a picture."""
+        try:
+            pngs = await asyncio.to_thread(plots.render, summary, averaged, curves)
+        except Exception:
+            log.exception("plots not drawn: left out of the results")
+            return []
+        for name, data in pngs.items():
+            await self._store.put(layout.simulation_key(sim, name), data, content_type=PNG)
+        return list(pngs)
 
     async def _rounds_lines(self, sim: str, run_id: str) -> list[dict[str, Any]]:
         """A completed run's rounds.jsonl (written before its result.json, so it is there)."""

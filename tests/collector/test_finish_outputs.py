@@ -138,6 +138,10 @@ async def test_the_long_table_is_written_in_parts_that_the_manifest_names(tmp_pa
         "summary.csv",
         "averaged.csv",
         "rounds/part-00000.csv",
+        "summary.parquet",
+        "rounds.parquet",
+        "plots/convergence.png",
+        "plots/rounds.png",
         "runs/<run>/result.json",
         "runs/<run>/rounds.jsonl",
     ]

@@ -10,6 +10,11 @@ it. The keys:
     simulations/<sim>/summary.csv             one row per run
     simulations/<sim>/averaged.csv            one row per graph × algorithm × parameters
     simulations/<sim>/rounds/part-00000.csv   the long table: one row per run × round, in parts
+    simulations/<sim>/summary.parquet         summary.csv with types (ints, floats, bools)
+    simulations/<sim>/rounds.parquet          the long table with types, one row group per part
+    simulations/<sim>/plots/convergence.png   convergence measure per round and configuration
+    simulations/<sim>/plots/rounds.png        rounds to convergence per configuration
+    simulations/<sim>/plots/sweep.png         mean rounds against a swept parameter (sweeps only)
     simulations/<sim>/manifest.json           what the simulation was and what it produced
     latest/<name>.json                        which simulation of a name completed last
 
@@ -22,6 +27,10 @@ it part by part holds a huge sweep's rounds at once: a part holds whole runs in 
 and a new part starts once one holds :data:`RUNS_PER_ROUNDS_PART` runs or
 :data:`ROWS_PER_ROUNDS_PART` rows. Every part has the same columns; the manifest's ``files``
 names each part.
+
+The manifest's ``files`` lists, in this order: summary.csv, averaged.csv, the parts of the
+long table, summary.parquet, rounds.parquet (left out of a long table too large for it, see
+the collector's parquet.py), the plots drawn, then the per-run files.
 """
 
 from __future__ import annotations
@@ -47,6 +56,12 @@ RESULT = "result.json"
 ROUNDS_TABLE = "rounds/"
 RUNS_PER_ROUNDS_PART = 1000
 ROWS_PER_ROUNDS_PART = 200_000  # about 40 MB of CSV
+SUMMARY_PARQUET = "summary.parquet"
+ROUNDS_PARQUET = "rounds.parquet"
+PLOTS = "plots/"
+CONVERGENCE_PLOT = f"{PLOTS}convergence.png"
+ROUNDS_PLOT = f"{PLOTS}rounds.png"
+SWEEP_PLOT = f"{PLOTS}sweep.png"  # only when a parameter takes several values
 LATEST = "latest/"
 # What the manifest's "files" lists beside the parts of the long table (rounds_part_name):
 # the files every completed simulation has.
@@ -83,7 +98,8 @@ def simulation_prefix(simulation_id: str) -> str:
 
 
 def simulation_key(simulation_id: str, name: str) -> str:
-    """A file of the simulation as a whole: SUBMITTED, SUMMARY, AVERAGED or MANIFEST."""
+    """A file of the simulation as a whole: SUBMITTED, SUMMARY, AVERAGED, MANIFEST, a Parquet
+    table or a plot (``plots/…``)."""
     return f"{simulation_prefix(simulation_id)}{name}"
 
 
