@@ -61,7 +61,7 @@ def test_make_demo_in_a_fresh_clone_produces_the_results_layout(tmp_path):
     (simulation,) = (clone / "results" / "simulations").iterdir()
     for name in ("manifest.json", "summary.csv", "averaged.csv", "summary.parquet"):
         assert (simulation / name).is_file()
-    for name in ("rounds.parquet", "plots/convergence.png", "plots/rounds.png"):
+    for name in ("rounds.parquet", "plots/convergence.png", "plots/rounds.png", "report.html"):
         assert (simulation / name).is_file()
     assert any(simulation.glob("runs/*/rounds.jsonl"))
     assert "Results:" in completed.stdout

@@ -1,6 +1,6 @@
 """The gossipsim command line: ``gossipsim run SPEC`` (embedded mode), ``serve`` (one service
 of a deployment), and the commands that talk to a deployment: ``submit``, ``status``,
-``results``, ``cancel`` and ``dead-letters``.
+``results``, ``report``, ``cancel`` and ``dead-letters``.
 
 Exit codes: 0 success, 1 the simulation failed (some runs failed, or the services did) or a
 deployment command could not do its work (no broker, no store, not completed yet), 2 the
@@ -28,6 +28,7 @@ from gossipsim.cli.deployment import (
     EXIT_OK,
     add_deployment_commands,
 )
+from gossipsim.cli.report_command import add_report_command
 from gossipsim.cli.spec_input import read_spec
 from gossipsim.cli.submit import add_submit_command
 from gossipsim.common.errors import InvalidInput
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("rest", nargs=argparse.REMAINDER)
     serve.set_defaults(handler=command_serve)
     add_deployment_commands(commands)
+    add_report_command(commands)
     return parser
 
 

@@ -29,8 +29,9 @@ simulations it has completed.
 
 On simulation.completed the tables are written (summary.csv, averaged.csv and the long table of
 rounds, part by part, holding one part's rounds at a time), then their typed copies
-(summary.parquet, rounds.parquet: parquet.py) and the plots (plots.py), the manifest last, and
-after it the ``latest`` pointer of the simulation's name (docs/results.md).
+(summary.parquet, rounds.parquet: parquet.py), the plots (plots.py) and report.html (report.py),
+the manifest last, and after it the ``latest`` pointer of the simulation's name
+(docs/results.md).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gossipsim.collector import parquet, plots, results
+from gossipsim.collector import parquet, plots, report, results
 from gossipsim.collector.plans import PlanSource, StoredPlans
 from gossipsim.common.contracts import results_layout as layout
 from gossipsim.common.contracts.status_document import (
@@ -77,6 +78,7 @@ log = structlog.get_logger(__name__)
 JSON = "application/json"
 PARQUET = "application/vnd.apache.parquet"
 PNG = "image/png"
+HTML = "text/html; charset=utf-8"
 CONCURRENT_READS = 8  # rounds.jsonl files read at once for the long table (S3 pool: 10)
 
 
@@ -336,7 +338,6 @@ class CollectorService:
         curves = plots.Curves(runs)
         parts, rounds_parquet = await self._write_rounds_table(sim, runs, summary[1], curves)
         written = [*parts, *await self._write_typed_tables(sim, summary, rounds_parquet)]
-        written += await self._write_plots(sim, summary, averaged, curves)
         manifest: layout.Manifest = {
             "simulation_id": sim,
             "name": plan.name,
@@ -350,6 +351,13 @@ class CollectorService:
             "runs_failed": len(runs) - succeeded + (0 if cancelled else missing),
             "files": [*layout.MANIFEST_FILES[:2], *written, *layout.MANIFEST_FILES[2:]],
         }
+        drawn = await self._write_pages(manifest, summary, averaged, curves)
+        manifest["files"] = [
+            *layout.MANIFEST_FILES[:2],
+            *written,
+            *drawn,
+            *layout.MANIFEST_FILES[2:],
+        ]
         # The manifest last: a simulation with one has all of its files (the layout's rule).
         await self._put_json(layout.simulation_key(sim, layout.MANIFEST), manifest)
         self._with_manifest.add(sim)
@@ -420,24 +428,30 @@ class CollectorService:
             await self._store.put(layout.simulation_key(sim, name), data, content_type=PARQUET)
         return list(tables)
 
-    async def _write_plots(
+    async def _write_pages(
         self,
-        sim: str,
+        manifest: layout.Manifest,
         summary: tuple[list[str], list[dict[str, Any]]],
         averaged: tuple[list[str], list[dict[str, Any]]],
         curves: plots.Curves,
     ) -> list[str]:
-        """The plots, drawn on a worker thread (the bus goes on meanwhile); returns their
-        names. A plot that cannot be drawn is logged and left out: the tables matter more,
-        and a simulation must not stay without its manifest for a picture."""
+        """The plots and report.html (report.py, the code path `gossipsim report` takes too),
+        drawn on a worker thread (the bus goes on meanwhile); returns their names. What cannot
+        be drawn is logged and left out: the tables matter more, and a simulation must not
+        stay without its manifest for a picture. The page shows the manifest's facts but not
+        the names of the plots and itself, which it is given before they are added."""
         try:
-            pngs = await asyncio.to_thread(plots.render, summary, averaged, curves)
+            pages = await asyncio.to_thread(
+                report.render_files, manifest, summary, averaged, curves
+            )
         except Exception:
-            log.exception("plots not drawn: left out of the results")
+            log.exception("plots and report not drawn: left out of the results")
             return []
-        for name, data in pngs.items():
-            await self._store.put(layout.simulation_key(sim, name), data, content_type=PNG)
-        return list(pngs)
+        sim = manifest["simulation_id"]
+        for name, data in pages.items():
+            content_type = HTML if name == layout.REPORT else PNG
+            await self._store.put(layout.simulation_key(sim, name), data, content_type=content_type)
+        return list(pages)
 
     async def _rounds_lines(self, sim: str, run_id: str) -> list[dict[str, Any]]:
         """A completed run's rounds.jsonl (written before its result.json, so it is there)."""

@@ -142,6 +142,7 @@ async def test_the_long_table_is_written_in_parts_that_the_manifest_names(tmp_pa
         "rounds.parquet",
         "plots/convergence.png",
         "plots/rounds.png",
+        "report.html",
         "runs/<run>/result.json",
         "runs/<run>/rounds.jsonl",
     ]

@@ -70,6 +70,7 @@ def test_a_simulation_gets_its_convergence_and_rounds_plots_and_no_sweep_plot(tm
     assert files[5:] == [
         "plots/convergence.png",
         "plots/rounds.png",
+        "report.html",
         "runs/<run>/result.json",
         "runs/<run>/rounds.jsonl",
     ]

@@ -15,6 +15,7 @@ it. The keys:
     simulations/<sim>/plots/convergence.png   convergence measure per round and configuration
     simulations/<sim>/plots/rounds.png        rounds to convergence per configuration
     simulations/<sim>/plots/sweep.png         mean rounds against a swept parameter (sweeps only)
+    simulations/<sim>/report.html             one self-contained page: facts, tables, the plots
     simulations/<sim>/manifest.json           what the simulation was and what it produced
     latest/<name>.json                        which simulation of a name completed last
 
@@ -30,7 +31,7 @@ names each part.
 
 The manifest's ``files`` lists, in this order: summary.csv, averaged.csv, the parts of the
 long table, summary.parquet, rounds.parquet (left out of a long table too large for it, see
-the collector's parquet.py), the plots drawn, then the per-run files.
+the collector's parquet.py), the plots drawn, report.html, then the per-run files.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ PLOTS = "plots/"
 CONVERGENCE_PLOT = f"{PLOTS}convergence.png"
 ROUNDS_PLOT = f"{PLOTS}rounds.png"
 SWEEP_PLOT = f"{PLOTS}sweep.png"  # only when a parameter takes several values
+REPORT = "report.html"
 LATEST = "latest/"
 # What the manifest's "files" lists beside the parts of the long table (rounds_part_name):
 # the files every completed simulation has.
