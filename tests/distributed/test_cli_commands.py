@@ -260,8 +260,8 @@ async def test_results_copies_a_completed_simulation_and_status_shows_it(
     assert fetched.stdout.strip() == str(target)
     top = sorted(p.name for p in target.iterdir())
     assert top == [
-        "averaged.csv", "manifest.json", "plots", "rounds", "rounds.parquet", "runs",
-        "submitted.json", "summary.csv", "summary.parquet",
+        "averaged.csv", "manifest.json", "plots", "report.html", "rounds", "rounds.parquet",
+        "runs", "submitted.json", "summary.csv", "summary.parquet",
     ]  # fmt: skip
     assert sorted(p.name for p in (target / "rounds").iterdir()) == ["part-00000.csv"]
     assert sorted(p.name for p in (target / "plots").iterdir()) == ["convergence.png", "rounds.png"]
@@ -276,7 +276,7 @@ async def test_results_copies_a_completed_simulation_and_status_shows_it(
         for name in ("summary.csv", "manifest.json", f"runs/{runs[0].name}/rounds.jsonl"):
             expected = await store.get(f"simulations/{simulation_id}/{name}")
             assert (target / name).read_bytes() == expected, name
-    assert f"copied {9 + 2 * 30} files" in fetched.stderr
+    assert f"copied {10 + 2 * 30} files" in fetched.stderr
 
     # The scheduler records where the results went once the collector says so.
     deadline = time.monotonic() + 60
