@@ -22,7 +22,7 @@ import asyncio
 import base64
 import html
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import quote
@@ -176,8 +176,23 @@ def _facts(manifest: layout.Manifest) -> str:
     ]
     if manifest["cancelled"]:
         items.append(("Cancelled", '<span class="bad">yes: the tables are partial</span>'))
+    visualize = manifest.get("visualize")
+    if visualize is not None:
+        items.append(("Drawn", f"{_number(visualize['runs_drawn'])} runs"))
     body = "".join(f"<div><dt>{_text(k)}</dt><dd>{v}</dd></div>" for k, v in items)
-    return f'<dl class="facts">{body}</dl>'
+    return f'<dl class="facts">{body}</dl>' + _not_drawn(visualize)
+
+
+def _not_drawn(visualize: layout.VisualizeSummary | None) -> str:
+    """Why the graphs whose runs have no drawings got none (visualize), capped."""
+    if not visualize or not visualize["not_drawn"]:
+        return ""
+    reasons = list(visualize["not_drawn"].items())
+    items = "".join(
+        f"<li><b>{_text(graph)}</b>: {_text(reason)}</li>" for graph, reason in reasons[:MAX_ROWS]
+    )
+    capped = _capped(min(len(reasons), MAX_ROWS), len(reasons), "graphs", "manifest.json has all")
+    return f'<ul class="note">{items}</ul>{capped}'
 
 
 def _averaged(averaged: Table) -> str:
@@ -277,7 +292,9 @@ def _failed(summary: Table) -> str:
     )
 
 
-def _runs(summary: Table) -> str:
+def _runs(summary: Table, run_files: Mapping[str, Sequence[str]]) -> str:
+    """The runs with links to their files (``run_files``: each run's files beyond result.json
+    and rounds.jsonl, by run id: history.parquet, graph.gexf, animation.gif)."""
     rows = summary[1]
     headers = [("run", False), ("graph", False), ("algorithm", False), ("repetition", True)]
     headers += [("status", False), ("rounds", True), ("converged", True), ("files", False)]
@@ -285,6 +302,7 @@ def _runs(summary: Table) -> str:
     for row in rows[:MAX_RUN_LINKS]:
         run = str(row.get("run_id", ""))
         files = [layout.RESULT] + ([layout.ROUNDS] if row.get("status") == "completed" else [])
+        files += [str(name) for name in run_files.get(run, [])]
         links = " · ".join(
             f'<a href="{_link(f"{layout.RUNS}{run}/{name}")}">{_text(name)}</a>' for name in files
         )
@@ -330,7 +348,11 @@ def _spec(manifest: layout.Manifest) -> str:
 
 
 def render_report(
-    manifest: layout.Manifest, summary: Table, averaged: Table, pngs: dict[str, bytes]
+    manifest: layout.Manifest,
+    summary: Table,
+    averaged: Table,
+    pngs: dict[str, bytes],
+    run_files: Mapping[str, Sequence[str]] | None = None,
 ) -> bytes:
     """report.html's bytes: a pure function of its inputs."""
     name = manifest["name"]
@@ -339,7 +361,7 @@ def render_report(
         ("Plots", _plots(pngs)),
         ("Graph metrics", _graph_metrics(summary)),
         ("Failed runs", _failed(summary)),
-        ("Runs", _runs(summary)),
+        ("Runs", _runs(summary, run_files or {})),
         ("Tables", _files(manifest)),
         ("Spec", _spec(manifest)),
     ]
@@ -359,7 +381,11 @@ def render_report(
 
 
 def render_files(
-    manifest: layout.Manifest, summary: Table, averaged: Table, curves: plots.Curves
+    manifest: layout.Manifest,
+    summary: Table,
+    averaged: Table,
+    curves: plots.Curves,
+    run_files: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, bytes]:
     """The plots and report.html by their name in the results layout. A plot that cannot be
     drawn is logged and left out (the page says none were drawn): the page matters more."""
@@ -368,7 +394,13 @@ def render_files(
     except Exception:
         log.exception("plots not drawn: left out of the results")
         pngs = {}
-    return {**pngs, layout.REPORT: render_report(manifest, summary, averaged, pngs)}
+    page = render_report(manifest, summary, averaged, pngs, run_files)
+    return {**pngs, layout.REPORT: page}
+
+
+def files_of_runs(runs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each run's files beyond result.json and rounds.jsonl, as its result.json lists them."""
+    return {str(run.get("run_id")): list(run.get("files", [])) for run in runs}
 
 
 async def rebuild(store: ObjectStore, simulation_id: str) -> dict[str, bytes]:
@@ -397,4 +429,6 @@ async def rebuild(store: ObjectStore, simulation_id: str) -> dict[str, bytes]:
         for run, lines in zip(part, read, strict=True):
             curves.add(run, lines)
     summary, averaged = results.summary_rows(runs), results.averaged_rows(runs)
-    return await asyncio.to_thread(render_files, manifest, summary, averaged, curves)
+    return await asyncio.to_thread(
+        render_files, manifest, summary, averaged, curves, files_of_runs(runs)
+    )

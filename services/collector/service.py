@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gossipsim.collector import parquet, plots, report, results
+from gossipsim.collector import parquet, plots, report, results, run_visuals
 from gossipsim.collector.plans import PlanSource, StoredPlans
 from gossipsim.common.contracts import results_layout as layout
 from gossipsim.common.contracts.status_document import (
@@ -53,7 +53,9 @@ from gossipsim.common.contracts.status_document import (
     AcceptedPlan,
 )
 from gossipsim.common.errors import Retry
+from gossipsim.common.graphs.drawing import GraphDrawing
 from gossipsim.common.messaging.bus import Bus, Consumer, Delivery
+from gossipsim.common.messaging.codec import from_json, to_json
 from gossipsim.common.messaging.consuming import (
     message_context,
     message_or_dead_letter,
@@ -64,6 +66,7 @@ from gossipsim.common.messaging.messages import (
     ResultsStored,
     RunCompleted,
     RunFailed,
+    RunGraph,
     RunRound,
     SimulationAccepted,
     SimulationCompleted,
@@ -88,6 +91,20 @@ class IncompleteTelemetry(Retry):
 
 class IncompleteResults(Retry):
     """simulation.completed arrived before every planned run's result: try it again later."""
+
+
+def _visualize_summary(runs: list[dict[str, Any]]) -> layout.VisualizeSummary | None:
+    """The manifest's ``visualize`` from the runs' result.json, when any run asked for it."""
+    records = [(run, run["visualization"]) for run in runs if "visualization" in run]
+    if not records:
+        return None
+    not_drawn = {
+        str(run.get("plan", {}).get("graph", "")): str(record.get("reason", ""))
+        for run, record in records
+        if not record.get("drawn")
+    }
+    drawn = sum(bool(record.get("drawn")) for _, record in records)
+    return {"runs_drawn": drawn, "runs_not_drawn": len(records) - drawn, "not_drawn": not_drawn}
 
 
 class CollectorService:
@@ -136,11 +153,13 @@ class CollectorService:
             await delivery.ack()
 
     async def _store_event(self, message: Message, *, last_try: bool = False) -> None:
-        if isinstance(message, RunRound | RunCompleted | RunFailed):
+        if isinstance(message, RunRound | RunGraph | RunCompleted | RunFailed):
             if not await self._believed(message):
                 return
             if isinstance(message, RunRound):
                 await self._round(message)
+            elif isinstance(message, RunGraph):
+                await self._graph_drawing(message)
             elif isinstance(message, RunCompleted):
                 await self._completed(message, last_try=last_try)
             else:
@@ -171,7 +190,7 @@ class CollectorService:
             self._without_manifest.add(simulation_id)
         return False
 
-    async def _believed(self, message: RunRound | RunCompleted | RunFailed) -> bool:
+    async def _believed(self, message: RunRound | RunGraph | RunCompleted | RunFailed) -> bool:
         """Whether a run's event is to be recorded: the run is planned and its simulation not
         completed. Otherwise the event is logged (ids and kind only) and dropped."""
         plan = await self._accepted_plan(message, message.simulation_id)
@@ -220,14 +239,20 @@ class CollectorService:
         )
         await self._put_json(key, {"first_round": message.first_round, "rounds": message.rounds})
 
+    async def _graph_drawing(self, message: RunGraph) -> None:
+        """A graph's drawing, kept once per graph (by its source digest) for its runs."""
+        await self._put_json(
+            layout.drawing_key(message.simulation_id, message.graph_key), to_json(message.drawing)
+        )
+
     async def _completed(self, message: RunCompleted, *, last_try: bool = False) -> None:
         sim, run = message.simulation_id, message.run_id
         parts = await self._store.list(layout.parts_prefix(sim, run, message.attempt))
-        lines = []
+        lines: list[dict[str, Any]] = []
         for key in parts:
             part = await self._get_json(key)
             for offset, telemetry in enumerate(part["rounds"]):
-                lines.append(orjson.dumps({"round": part["first_round"] + offset, **telemetry}))
+                lines.append({"round": part["first_round"] + offset, **telemetry})
         if len(lines) != message.rounds + 1 and last_try:
             # The rest will not come (dead-lettered or lost): a run without its telemetry is
             # a failed run, never a success with a hole in its results.
@@ -253,26 +278,59 @@ class CollectorService:
                 f"run {message.run_id} attempt {message.attempt}: {len(lines)} of "
                 f"{message.rounds + 1} rounds stored so far"
             )
+        drawing = await self._drawing_of(message, last_try=last_try)
+        extra = await asyncio.to_thread(
+            run_visuals.run_files, run, message.plan, dict(message.metrics), lines, drawing
+        )
         await self._store.put(
             layout.run_key(sim, run, layout.ROUNDS),
-            b"\n".join(lines) + b"\n",
+            b"\n".join(orjson.dumps(line) for line in run_visuals.split_history(lines)) + b"\n",
             content_type="application/x-ndjson",
         )
-        await self._put_json(
-            layout.run_key(sim, run, layout.RESULT),
-            {
-                "run_id": message.run_id,
-                "simulation_id": message.simulation_id,
-                "status": "completed",
-                "attempt": message.attempt,
-                "rounds": message.rounds,
-                "converged": message.converged,
-                "final": message.final,
-                "duration_s": message.duration_s,
-                "plan": results.plan_record(message.plan),
-                "metrics": message.metrics,
-            },
-        )
+        for name, data in extra.files.items():
+            await self._store.put(
+                layout.run_key(sim, run, name), data, content_type=run_visuals.content_type(name)
+            )
+        record: dict[str, Any] = {
+            "run_id": message.run_id,
+            "simulation_id": message.simulation_id,
+            "status": "completed",
+            "attempt": message.attempt,
+            "rounds": message.rounds,
+            "converged": message.converged,
+            "final": message.final,
+            "duration_s": message.duration_s,
+            "plan": results.plan_record(message.plan),
+            "metrics": message.metrics,
+            "files": extra.names,
+        }
+        if extra.visualization is not None:
+            record["visualization"] = extra.visualization
+        # result.json last: a run with one has all of its files
+        await self._put_json(layout.run_key(sim, run, layout.RESULT), record)
+
+    async def _drawing_of(self, message: RunCompleted, *, last_try: bool) -> GraphDrawing | None:
+        """The drawing of the run's graph when the run is to be drawn: the runner sends it
+        before the run's telemetry, but events may be processed out of order, so its absence
+        is waited for (IncompleteTelemetry) until the last delivery, then the run is recorded
+        without drawings (run_visuals says why)."""
+        plan = message.plan
+        if plan is None or plan.settings.visualize is None:
+            return None
+        if run_visuals.size_reason(plan.settings.visualize, dict(message.metrics)) is not None:
+            return None
+        key = layout.drawing_key(message.simulation_id, plan.graph.key)
+        try:
+            stored = await self._get_json(key)
+        except ObjectNotFound:
+            if last_try:
+                log.warning("drawing of a visualized run's graph lost: run left undrawn")
+                return None
+            raise IncompleteTelemetry(
+                f"run {message.run_id}: its graph's drawing is not stored yet"
+            ) from None
+        drawing: GraphDrawing = from_json(stored, GraphDrawing, "", "drawing")
+        return drawing
 
     async def _failed(self, message: RunFailed) -> None:
         key = layout.run_key(message.simulation_id, message.run_id, layout.RESULT)
@@ -351,13 +409,20 @@ class CollectorService:
             "runs_failed": len(runs) - succeeded + (0 if cancelled else missing),
             "files": [*layout.MANIFEST_FILES[:2], *written, *layout.MANIFEST_FILES[2:]],
         }
-        drawn = await self._write_pages(manifest, summary, averaged, curves)
+        visualized = _visualize_summary(runs)
+        if visualized is not None:
+            manifest["visualize"] = visualized
+        drawn = await self._write_pages(
+            manifest, summary, averaged, curves, report.files_of_runs(runs)
+        )
         manifest["files"] = [
             *layout.MANIFEST_FILES[:2],
             *written,
             *drawn,
             *layout.MANIFEST_FILES[2:],
+            *layout.run_file_patterns({name for run in runs for name in run.get("files", [])}),
         ]
+
         # The manifest last: a simulation with one has all of its files (the layout's rule).
         await self._put_json(layout.simulation_key(sim, layout.MANIFEST), manifest)
         self._with_manifest.add(sim)
@@ -434,6 +499,7 @@ class CollectorService:
         summary: tuple[list[str], list[dict[str, Any]]],
         averaged: tuple[list[str], list[dict[str, Any]]],
         curves: plots.Curves,
+        run_files: dict[str, list[str]],
     ) -> list[str]:
         """The plots and report.html (report.py, the code path `gossipsim report` takes too),
         drawn on a worker thread (the bus goes on meanwhile); returns their names. What cannot
@@ -442,7 +508,7 @@ class CollectorService:
         the names of the plots and itself, which it is given before they are added."""
         try:
             pages = await asyncio.to_thread(
-                report.render_files, manifest, summary, averaged, curves
+                report.render_files, manifest, summary, averaged, curves, run_files
             )
         except Exception:
             log.exception("plots and report not drawn: left out of the results")

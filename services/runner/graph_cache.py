@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from gossipsim.common.graphs.drawing import GraphDrawing
 from gossipsim.common.graphs.graph import Graph
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "BudgetCache",
     "LoadedGraph",
     "Stored",
+    "drawing_footprint",
     "graph_footprint",
     "session_footprint",
 ]
@@ -60,6 +62,12 @@ def graph_footprint(loaded: LoadedGraph) -> int:
     """Bytes a kept graph holds: its arrays and labels, and its metrics (a few dozen numbers)."""
     metrics = sys.getsizeof(loaded.metrics) + 64 * len(loaded.metrics)
     return loaded.graph.nbytes + metrics
+
+
+def drawing_footprint(drawing: GraphDrawing) -> int:
+    """Bytes a kept graph drawing holds: Python tuples of floats and ints and label strings,
+    about 8 objects per vertex and 2 per edge at ~40 bytes each, rounded up."""
+    return 400 * drawing.n + 100 * len(drawing.sources)
 
 
 def session_footprint(graph: Graph) -> int:

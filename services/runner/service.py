@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import hashlib
 import time
 import uuid
 from collections import OrderedDict
@@ -55,10 +54,10 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import numpy as np
-import orjson
 import structlog
 
 from gossipsim.common.errors import InvalidInput, RunAborted
+from gossipsim.common.graphs.drawing import GraphDrawing, graph_drawing
 from gossipsim.common.graphs.graph import Graph
 from gossipsim.common.graphs.inputs import SERVICE_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits
@@ -72,6 +71,7 @@ from gossipsim.common.messaging.messages import (
     Message,
     RunCompleted,
     RunFailed,
+    RunGraph,
     RunHeartbeat,
     RunRound,
     RunStart,
@@ -97,6 +97,7 @@ from gossipsim.runner.driver import RunResult, RunSettings, ShardSession
 from gossipsim.runner.graph_cache import (
     BudgetCache,
     LoadedGraph,
+    drawing_footprint,
     graph_footprint,
     session_footprint,
 )
@@ -145,7 +146,8 @@ class RunOutcome:
 
 _GRAPH = "graph|"  # cache keys of built graphs
 _SESSION = "session|"  # cache keys of warm shard sessions
-Kept: TypeAlias = LoadedGraph | ShardSession  # what a runner keeps between runs
+_DRAWING = "drawing|"  # cache keys of graph drawings (visualize)
+Kept: TypeAlias = LoadedGraph | ShardSession | GraphDrawing  # what a runner keeps between runs
 
 
 async def _release(values: Iterable[Kept]) -> None:
@@ -265,6 +267,7 @@ class RunnerService:
         self._feed: Consumer | None = None
         self._lock = asyncio.Lock()
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._drawings_sent: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._in_flight: tuple[str, asyncio.Task[RunOutcome]] | None = None
 
     async def start(self) -> None:
@@ -296,8 +299,7 @@ class RunnerService:
 
         Built off the event loop (a large graph takes seconds: heartbeats and health checks
         go on meanwhile), then kept in the cache by a digest of the source's canonical JSON."""
-        source = orjson.dumps(plan.graph.source, option=orjson.OPT_SORT_KEYS)
-        key = hashlib.blake2b(source, digest_size=16).hexdigest()
+        key = plan.graph.key
         loaded = self._cache.get(_GRAPH + key)
         if isinstance(loaded, LoadedGraph):
             self._check_plan(plan, loaded.graph)
@@ -448,6 +450,7 @@ class RunnerService:
         try:
             _check_echo_fits(command)
             key, loaded = await self._checked_graph(plan)  # before any work: nothing on trust
+            await self._send_drawing(command, key, loaded.graph)
             await self._publish(
                 RunStarted(
                     simulation_id=command.simulation_id,
@@ -473,6 +476,36 @@ class RunnerService:
         duration = time.perf_counter() - started
         await self._publish_result(command, loaded.metrics, result, parts, duration)
         return RunOutcome(Outcome.COMPLETED)
+
+    async def _send_drawing(self, command: RunStart, graph_key: str, graph: Graph) -> None:
+        """run.graph for a run with ``visualize`` on a graph small enough to draw, once per
+        simulation, graph and layout (the collector keeps one per graph): before any telemetry
+        of the run, so the collector has the drawing when the run completes. The drawing is
+        computed once per graph and layout and kept with the graph (seconds at 2000 vertices)."""
+        visualize = command.plan.settings.visualize
+        if visualize is None or visualize.not_drawn(graph.n, graph.num_edges) is not None:
+            return
+        sent = (command.simulation_id, graph_key, visualize.layout)
+        if sent in self._drawings_sent:
+            return
+        cache_key = f"{_DRAWING}{graph_key}|{visualize.layout}"
+        drawing = self._cache.get(cache_key)
+        if not isinstance(drawing, GraphDrawing):
+            drawing = await asyncio.to_thread(graph_drawing, graph, visualize.layout)
+            footprint = drawing_footprint(drawing)
+            await _release(self._cache.put(cache_key, drawing, footprint).evicted)
+        await self._publish(
+            RunGraph(
+                simulation_id=command.simulation_id,
+                run_id=command.run_id,
+                attempt=command.attempt,
+                graph_key=graph_key,
+                drawing=drawing,
+            )
+        )
+        self._drawings_sent[sent] = None
+        while len(self._drawings_sent) > self._settings.finished_kept:
+            self._drawings_sent.popitem(last=False)
 
     async def _run_on_shards(self, command: RunStart, graph_key: str, graph: Graph) -> RunResult:
         """The run on a warm (or new) session of its graph, algorithm and shard count."""

@@ -145,6 +145,7 @@ async def test_the_long_table_is_written_in_parts_that_the_manifest_names(tmp_pa
         "report.html",
         "runs/<run>/result.json",
         "runs/<run>/rounds.jsonl",
+        "runs/<run>/history.parquet",  # the run sampled one vertex at round 0
     ]
     rows = read_csv(await store.get(layout.rounds_part_key("s", 0)))
     assert [(row["run_id"], row["round"]) for row in rows] == [

@@ -268,8 +268,18 @@ def test_nested_errors_name_the_path(changes, field, words):
 MALFORMED_IDS = ["../../x", "a/b", "", ".", "..", "-leading", "x" * 300, "tab\tin", "ünï"]
 WITH_SIMULATION_ID = [kind for kind in MESSAGE_TYPES if kind != "simulation.submit"]
 WITH_RUN_ID = [
-    "run.start", "run.started", "run.heartbeat", "run.round", "run.completed", "run.failed"
+    "run.start", "run.started", "run.heartbeat", "run.round", "run.graph", "run.completed",
+    "run.failed",
 ]  # fmt: skip
+DRAWING = {
+    "layout": "spring",
+    "labels": ["a", "b"],
+    "x": [0.0, 1.0],
+    "y": [0.0, 1.0],
+    "sources": [0],
+    "targets": [1],
+    "attributes": {"degree": [1, 1]},
+}
 
 
 def valid_body(kind: str) -> dict[str, Any]:
@@ -284,6 +294,7 @@ def valid_body(kind: str) -> dict[str, Any]:
         "run.started": ids,
         "run.heartbeat": ids,
         "run.round": {**ids, "first_round": 0, "rounds": []},
+        "run.graph": {**ids, "graph_key": "0" * 32, "drawing": DRAWING},
         "run.completed": {**ids, "rounds": 1, "converged": True},
         "run.failed": {**ids, "error": "x"},
         "simulation.completed": {**completed_counts, "simulation_id": "sim-1"},

@@ -7,6 +7,11 @@ it. The keys:
     simulations/<sim>/runs/<run>/parts/…      round telemetry as it arrives (one object per batch)
     simulations/<sim>/runs/<run>/rounds.jsonl one line per round: count, mean, variance, min, max, …
     simulations/<sim>/runs/<run>/result.json  the run's outcome, plan and graph metrics
+    simulations/<sim>/runs/<run>/history.parquet  sampled vertex values: run, round, vertex, value
+    simulations/<sim>/runs/<run>/graph.gexf   (visualize) the graph, its attributes, its values
+    simulations/<sim>/runs/<run>/frames/round-0000.png  (visualize) one picture per sampled round
+    simulations/<sim>/runs/<run>/animation.gif  (visualize) the frames, animated
+    simulations/<sim>/drawings/<graph-key>.json  (visualize) a graph's layout, edges, attributes
     simulations/<sim>/summary.csv             one row per run
     simulations/<sim>/averaged.csv            one row per graph × algorithm × parameters
     simulations/<sim>/rounds/part-00000.csv   the long table: one row per run × round, in parts
@@ -38,7 +43,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -65,9 +70,31 @@ ROUNDS_PLOT = f"{PLOTS}rounds.png"
 SWEEP_PLOT = f"{PLOTS}sweep.png"  # only when a parameter takes several values
 REPORT = "report.html"
 LATEST = "latest/"
+HISTORY = "history.parquet"  # a run's sampled vertex values, when it sampled any
+GEXF = "graph.gexf"  # visualize: per run
+FRAMES = "frames/"  # visualize: per run, one PNG per drawn round
+ANIMATION = "animation.gif"  # visualize: per run
+DRAWINGS = "drawings/"  # visualize: per graph, the runner's drawing (layout, edges, attributes)
 # What the manifest's "files" lists beside the parts of the long table (rounds_part_name):
 # the files every completed simulation has.
 MANIFEST_FILES = (SUMMARY, AVERAGED, f"{RUNS}<run>/{RESULT}", f"{RUNS}<run>/{ROUNDS}")
+
+
+class VisualizeSummary(TypedDict):
+    """The manifest's ``visualize``: how many completed runs were drawn, and for each graph
+    whose runs were not, why (too large for ``visualize.max_vertices``, …)."""
+
+    runs_drawn: int
+    runs_not_drawn: int
+    not_drawn: dict[str, str]  # graph name → reason
+
+
+def run_file_patterns(names: set[str]) -> list[str]:
+    """The manifest's entries for per-run files beyond result.json and rounds.jsonl that some
+    run has (``names``: relative to a run), in the layout's order."""
+    order = [HISTORY, GEXF, f"{FRAMES}round-NNNN.png", ANIMATION]
+    present = set(names) | ({f"{FRAMES}round-NNNN.png"} if GEXF in names else set())
+    return [f"{RUNS}<run>/{name}" for name in order if name in present]
 
 
 class Manifest(TypedDict):
@@ -83,6 +110,7 @@ class Manifest(TypedDict):
     runs_succeeded: int
     runs_failed: int
     files: list[str]
+    visualize: NotRequired[VisualizeSummary]  # only when the spec has visualize
 
 
 class LatestPointer(TypedDict):
@@ -125,6 +153,18 @@ def parts_prefix(simulation_id: str, run_id: str, attempt: int) -> str:
 
 def part_key(simulation_id: str, run_id: str, attempt: int, first_round: int) -> str:
     return f"{parts_prefix(simulation_id, run_id, attempt)}{first_round:09d}.json"
+
+
+def frame_name(round_number: int) -> str:
+    """A run's frame of a round, relative to the run: ``frames/round-0007.png``."""
+    return f"{FRAMES}round-{round_number:04d}.png"
+
+
+def drawing_key(simulation_id: str, graph_key: str) -> str:
+    """Where the drawing of the graph with source digest ``graph_key`` is kept."""
+    if not re.fullmatch(r"[0-9a-f]{32}", graph_key):
+        raise InvalidInput("must be 32 lower-case hex digits", field="graph_key")
+    return simulation_key(simulation_id, f"{DRAWINGS}{graph_key}.json")
 
 
 def is_result_key(key: str) -> bool:

@@ -23,6 +23,7 @@ document and this module in agreement. Design decisions:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ import orjson
 
 from gossipsim.common.documents import load_json_document
 from gossipsim.common.errors import InvalidInput
+from gossipsim.common.graphs.drawing import GraphDrawing
 from gossipsim.common.messaging.codec import MessageError, from_json, to_json
 from gossipsim.common.spec.ids import RunId, SimulationId
 from gossipsim.common.spec.run_plan import RunPlan
@@ -46,6 +48,7 @@ __all__ = [
     "ResultsStored",
     "RunCompleted",
     "RunFailed",
+    "RunGraph",
     "RunHeartbeat",
     "RunId",
     "RunPlan",
@@ -188,6 +191,24 @@ class RunRound(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunGraph(Message):
+    """The drawing of a run's graph, for a run with ``visualize`` on a graph small enough to
+    draw: sent by a runner before the telemetry of the first such run of that graph in the
+    simulation (again after a restart; the collector keeps one per ``graph_key``)."""
+
+    kind: ClassVar[str] = "run.graph"
+    simulation_id: SimulationId
+    run_id: RunId
+    attempt: int = 1
+    graph_key: str  # the plan's GraphPlan.key
+    drawing: GraphDrawing
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{32}", self.graph_key):
+            raise InvalidInput("must be 32 lower-case hex digits", field="graph_key")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleted(Message):
     """A run finished; ``plan`` is its run.start's (None only from a producer that has none)."""
 
@@ -248,6 +269,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         RunStarted,
         RunHeartbeat,
         RunRound,
+        RunGraph,
         RunCompleted,
         RunFailed,
         SimulationCompleted,

@@ -8,7 +8,9 @@ scheduler must not get past the runner either (the runner also rebuilds the grap
 
 The history caps (:data:`MAX_HISTORY_VERTICES` sampled per round, so a
 sampled round fits one telemetry message, and :data:`MAX_HISTORY_SAMPLES` per
-run) are the spec's, counted on the plan's settings the way the spec counts them.
+run) are the spec's, counted on the plan's settings the way the spec counts them. They apply
+to the history ``visualize`` asks for too (every vertex every ``visualize.every`` rounds), and
+then name ``visualize.every``: that is what the user wrote, not ``history``.
 
 Errors name the culprit where its author wrote it: at the spec's keys (``history.vertices[3]``)
 for the scheduler, at the plan's fields (``plan.settings.history_vertices[3]``) for the runner,
@@ -52,6 +54,7 @@ class SettingsFields:
     source_vertex: str
     history: str  # how much is sampled
     history_vertices: str  # which vertices are
+    visualize_every: str  # how often visualize samples (its history is every vertex)
 
 
 SPEC_FIELDS = SettingsFields(
@@ -60,6 +63,7 @@ SPEC_FIELDS = SettingsFields(
     source_vertex="initialization.single_source.vertex",
     history="history",
     history_vertices="history.vertices",
+    visualize_every="visualize.every",
 )
 """The keys of a simulation spec (the scheduler's check)."""
 
@@ -69,6 +73,7 @@ PLAN_FIELDS = SettingsFields(
     source_vertex="plan.settings.source_vertex",
     history="plan.settings.history_vertices",
     history_vertices="plan.settings.history_vertices",
+    visualize_every="plan.settings.visualize.every",
 )
 """The fields of a run.start's plan (the runner's check)."""
 
@@ -144,6 +149,9 @@ def _check_history_size(
     if settings.history_every == 0:
         return
     sampled = vertices if settings.history_vertices is None else len(settings.history_vertices)
+    if settings.visualize is not None:
+        _check_visualized_history(settings, graph_name, sampled, fields)
+        return
     rounds = settings.max_rounds // settings.history_every + 1  # round 0 is sampled too
     if sampled > MAX_HISTORY_VERTICES:
         raise InvalidInput(
@@ -158,3 +166,36 @@ def _check_history_size(
             f" {MAX_HISTORY_SAMPLES:,}; sample fewer vertices or less often, or run fewer rounds",
             field=fields.history,
         )
+
+
+def _check_visualized_history(
+    settings: ExecutionSettings, graph_name: str, sampled: int, fields: SettingsFields
+) -> None:
+    """The caps on the history ``visualize`` samples, named at ``visualize.every``, with the
+    least ``every`` that fits. A run's last round is counted even off the ``every`` grid (a
+    drawing may show it): an upper bound whether or not the runner samples it."""
+    every = settings.history_every
+    if sampled > MAX_HISTORY_VERTICES:  # only a plan whose graph is far over max_vertices
+        raise InvalidInput(
+            f"visualize samples all {sampled:,} vertices of graph {graph_name!r} per round,"
+            f" over the limit of {MAX_HISTORY_VERTICES:,}; lower max_vertices below"
+            f" {sampled:,} so that this graph is not drawn",
+            field=fields.visualize_every,
+        )
+    rounds = _visualized_rounds(settings.max_rounds, every)
+    if sampled * rounds <= MAX_HISTORY_SAMPLES:
+        return
+    steps = MAX_HISTORY_SAMPLES // sampled - 1  # sampled rounds after round 0 that fit
+    least = f" (to at least {-(-settings.max_rounds // steps):,} here)" if steps >= 1 else ""
+    raise InvalidInput(
+        f"visualize samples all {sampled:,} vertices of graph {graph_name!r} every {every:,}"
+        f" round(s), in up to {rounds:,} rounds: {sampled * rounds:,} values per run, over the"
+        f" limit of {MAX_HISTORY_SAMPLES:,}; raise every{least}, or lower max_rounds, or lower"
+        f" max_vertices below {sampled:,} so that this graph is not drawn",
+        field=fields.visualize_every,
+    )
+
+
+def _visualized_rounds(max_rounds: int, every: int) -> int:
+    """Rounds a visualized run samples at most: round 0, every ``every``-th, and the last."""
+    return -(-max_rounds // every) + 1

@@ -21,12 +21,21 @@ echo it to the collector, whose tables group runs by it. Design decisions:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from gossipsim.common.errors import AlgorithmError, InvalidInput
+from gossipsim.common.graphs.drawing import (
+    DEFAULT_DRAWN_VERTICES,
+    LAYOUTS,
+    MAX_DRAWN_EDGES,
+    MAX_DRAWN_VERTICES,
+)
 from gossipsim.common.model.algorithms import (
     MAX_ROUNDS_LIMIT,
     Algorithm,
@@ -48,6 +57,7 @@ __all__ = [
     "ExecutionSettings",
     "GraphPlan",
     "RunPlan",
+    "Visualization",
 ]
 
 MAX_SHARDS = 1024
@@ -65,6 +75,13 @@ class GraphPlan:
 
     name: str
     source: dict[str, Any]  # a load_graph source; file paths are absolute
+
+    @property
+    def key(self) -> str:
+        """A digest of the source (32 hex digits): the same for the same graph everywhere, so
+        a runner caches the built graph by it and the collector finds its drawing by it."""
+        source = orjson.dumps(self.source, option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(source, digest_size=16).hexdigest()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -114,6 +131,47 @@ class AlgorithmPlan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Visualization:
+    """``visualize``: per run a Gephi file, frames and an animation of the values spreading,
+    for graphs small enough to draw. Every vertex is sampled every ``every`` rounds."""
+
+    every: int = 1  # sample (and draw) the rounds divisible by k, round 0 included
+    max_vertices: int = DEFAULT_DRAWN_VERTICES  # larger graphs get no drawing
+    layout: str = "spring"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.every <= MAX_ROUNDS_LIMIT:
+            raise InvalidInput(
+                f"must lie in 1..{MAX_ROUNDS_LIMIT:,}, got {self.every}", field="every"
+            )
+        if not 1 <= self.max_vertices <= MAX_DRAWN_VERTICES:
+            raise InvalidInput(
+                f"must lie in 1..{MAX_DRAWN_VERTICES:,}, got {self.max_vertices}",
+                field="max_vertices",
+            )
+        if self.layout not in LAYOUTS:
+            raise InvalidInput(
+                f"unknown layout {self.layout!r}; expected one of: {', '.join(LAYOUTS)}",
+                field="layout",
+            )
+
+    def not_drawn(self, vertices: int, edges: int | None = None) -> str | None:
+        """Why a graph of this size gets no drawing, or None when it gets one."""
+        if vertices > self.max_vertices:
+            return (
+                f"not drawn: the graph has {vertices:,} vertices, over visualize.max_vertices"
+                f" ({self.max_vertices:,}); raise it (at most {MAX_DRAWN_VERTICES:,}) to draw"
+                " larger graphs"
+            )
+        if edges is not None and edges > MAX_DRAWN_EDGES:
+            return (
+                f"not drawn: the graph has {edges:,} edges, over the {MAX_DRAWN_EDGES:,} a"
+                " drawing holds"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionSettings:
     """How a run proceeds and when it stops (the spec's top-level settings, per graph)."""
 
@@ -125,6 +183,7 @@ class ExecutionSettings:
     history_vertices: tuple[int, ...] | None  # the vertex ids sampled; None: all
     shards: int  # node shards the graph is split over
     source_vertex: int | None = None  # single_source: this vertex is informed; None: a random one
+    visualize: Visualization | None = None  # None: no drawings; history as the spec says
 
     def __post_init__(self) -> None:
         if self.source_vertex is not None and self.source_vertex < 0:

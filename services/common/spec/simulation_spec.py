@@ -19,6 +19,9 @@ run plans (:class:`~.run_plan.RunPlan`), the one place plans are built. Design d
   whose run ids cannot fit (a graph name too long) is rejected at ``graphs``.
 - The defaults of the execution settings are this parser's alone: each run gets a complete
   :class:`~.run_plan.ExecutionSettings`, and nothing downstream fills in a gap.
+- ``visualize`` brings its own history (every vertex every ``every`` rounds, on the graphs
+  small enough to draw), so it is refused beside ``history``: a run samples one history, and
+  which one must not depend on a precedence rule a user would have to know.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 from gossipsim.common.documents import load_json_document, load_yaml_documents
 from gossipsim.common.errors import InvalidInput, SpecProblems
+from gossipsim.common.graphs.drawing import LAYOUTS, MAX_DRAWN_VERTICES
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, GraphInputs
 from gossipsim.common.graphs.limits import DEFAULT_LIMITS, GraphLimits, is_int
 from gossipsim.common.model.algorithms import MAX_ROUNDS_LIMIT, Mode
@@ -49,7 +53,6 @@ from gossipsim.common.spec.algorithm_grid import (
 )
 from gossipsim.common.spec.checks import (
     Problems,
-    check_bool,
     check_choice,
     check_int,
     check_keys,
@@ -80,6 +83,7 @@ from gossipsim.common.spec.run_plan import (
     ExecutionSettings,
     GraphPlan,
     RunPlan,
+    Visualization,
 )
 from gossipsim.common.spec.seed_simulation import (
     is_seed_resource,
@@ -108,6 +112,7 @@ TOP_KEYS = (
     "name", "seed", "graphs", "algorithms", "parameters", "repetitions", "mode", "max_rounds",
     "stop", "epsilon", "initialization", "history", "visualize", "shards", "graph_realizations",
 )  # fmt: skip
+VISUALIZE_KEYS = ("every", "max_vertices", "layout")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,9 +132,9 @@ class SimulationSpec:
     source_vertex: int | None  # single_source: the informed vertex; None: a random one
     settings_axes: dict[str, tuple[Any, ...]]  # swept settings (sweeps.SETTING_AXES) by name
     graph_realizations: str  # fixed | per_repetition
-    history_every: int
+    history_every: int  # the spec's ``history`` (never given beside ``visualize``)
     history_vertices: int | tuple[int, ...] | None  # the first k ids, these ids, or all
-    visualize: bool
+    visualize: Visualization | None  # None: no drawings
     shards: int
     warnings: tuple[str, ...] = ()  # what a user should know; nothing that stops a run
 
@@ -155,24 +160,35 @@ class SimulationSpec:
     def settings_for(
         self, graph: GraphEntry, swept: Mapping[str, Any] | None = None
     ) -> ExecutionSettings:
-        """The execution settings of a run on ``graph`` with the swept settings ``swept``: a
-        count of sampled vertices becomes the ids of that many (at most all of the graph's)."""
+        """The execution settings of a run on ``graph`` with the swept settings ``swept``, with
+        the history it samples (:meth:`history_for`) and the spec's ``visualize``."""
         swept = swept or {}
-        sampled = self.history_vertices
-        if isinstance(sampled, int):
-            vertices: tuple[int, ...] | None = tuple(range(min(sampled, graph.vertices)))
-        else:
-            vertices = sampled
+        history_every, history_vertices = self.history_for(graph)
         return ExecutionSettings(
             max_rounds=swept.get("max_rounds", self.max_rounds),
             until_converged=self.until_converged,
             epsilon=swept.get("epsilon", self.epsilon),
             initialization=self.initialization,
             source_vertex=swept.get("source", self.source_vertex),
-            history_every=self.history_every,
-            history_vertices=vertices,
+            history_every=history_every,
+            history_vertices=history_vertices,
             shards=self.shards,
+            visualize=self.visualize,
         )
+
+    def history_for(self, graph: GraphEntry) -> tuple[int, tuple[int, ...] | None]:
+        """``(every, vertex ids or None for all)`` sampled on ``graph``. With ``visualize``:
+        every vertex every ``every`` rounds on a graph small enough to draw, nothing on a larger
+        one (it gets no drawing, so its history would be a cost without a use). Otherwise the
+        spec's ``history``, a count of vertices becoming the ids of that many (at most all)."""
+        if self.visualize is not None:
+            if self.visualize.not_drawn(graph.vertices) is None:
+                return self.visualize.every, None
+            return 0, None
+        sampled = self.history_vertices
+        if isinstance(sampled, int):
+            return self.history_every, tuple(range(min(sampled, graph.vertices)))
+        return self.history_every, sampled
 
     def graph_plan(self, graph: GraphEntry, repetition: int) -> GraphPlan:
         """The graph of one repetition: the same for every repetition, unless
@@ -364,7 +380,15 @@ def _parse_native(
     repetitions = attempt(
         lambda: check_int(get(doc, "repetitions", 1), "repetitions", 1, MAX_REPETITIONS), 1
     )
-    visualize = attempt(lambda: check_bool(get(doc, "visualize", False), "visualize"), False)
+    visualize = attempt(lambda: _visualize(get(doc, "visualize", False)), None)
+    if visualize is not None and get(doc, "history", None) is not None:
+        problems.add(
+            InvalidInput(
+                f"visualize samples every vertex every {visualize.every} round(s) itself"
+                " (visualize.every), so give one or the other: remove history, or visualize",
+                field="visualize",
+            )
+        )
     realizations = attempt(
         lambda: check_choice(
             get(doc, "graph_realizations", "fixed"), "graph_realizations", GRAPH_REALIZATIONS
@@ -522,6 +546,43 @@ def _shards(raw: object, max_shards: int) -> int:
             field="shards",
         )
     return shards
+
+
+def _visualize(raw: object) -> Visualization | None:
+    """``true`` (the defaults), ``false`` (None), or ``{every, max_vertices, layout}`` where a
+    missing key takes its default; the problems of every key are reported together."""
+    if isinstance(raw, bool):
+        return Visualization() if raw else None
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(
+            "must be true or false, or a mapping {every: k, max_vertices: n, layout: name},"
+            f" got {raw!r}",
+            field="visualize",
+        )
+    check_keys(raw, VISUALIZE_KEYS, "visualize")
+    problems = Problems()
+    defaults = Visualization()
+    every = problems.attempt(
+        lambda: check_int(
+            get(raw, "every", defaults.every), "visualize.every", 1, MAX_ROUNDS_LIMIT
+        ),
+        defaults.every,
+    )
+    max_vertices = problems.attempt(
+        lambda: check_int(
+            get(raw, "max_vertices", defaults.max_vertices),
+            "visualize.max_vertices",
+            1,
+            MAX_DRAWN_VERTICES,
+        ),
+        defaults.max_vertices,
+    )
+    layout = problems.attempt(
+        lambda: check_choice(get(raw, "layout", defaults.layout), "visualize.layout", LAYOUTS),
+        defaults.layout,
+    )
+    problems.raise_any()
+    return Visualization(every=every, max_vertices=max_vertices, layout=layout)
 
 
 def _history(raw: object) -> tuple[int, int | tuple[int, ...] | None]:
