@@ -108,10 +108,10 @@ def test_make_demo_installs_no_development_tools_and_runs_the_quickstart(tmp_pat
     assert requirement_names(project()["dependencies"]) <= installed
     assert sorted(installed & dev_tools()) == []
 
-    # the demo ran the quickstart: 30 runs, all of them completed, into ./results
-    assert re.search(r"^30 runs, 0 failed\. Results: ", demo.stdout, re.MULTILINE), demo.stdout
+    # the demo ran the quickstart: 45 runs, all of them completed, into ./results
+    assert re.search(r"^45 runs, 0 failed\. Results: ", demo.stdout, re.MULTILINE), demo.stdout
     (simulation,) = (checkout / "results" / "simulations").iterdir()
     with (simulation / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 30 and {row["status"] for row in rows} == {"completed"}
+    assert len(rows) == 45 and {row["status"] for row in rows} == {"completed"}
     assert (simulation / "averaged.csv").is_file()

@@ -3,6 +3,11 @@
 
 They read the store (status documents, results) or talk to the broker (cancel, dead letters)
 directly, so they work while services are down; every failure says what to check.
+
+The pieces every command that reaches a deployment shares — :class:`CommandError`,
+:func:`reports_errors`, :func:`deployment_settings`, :func:`reading_store`,
+:func:`broker_error`, :func:`store_error`, :func:`checked_simulation_id` — are public here;
+``submit`` and ``report`` use them too.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2  # every gossipsim command's exit codes
 
 
-class _CommandError(Exception):
+class CommandError(Exception):
     """What failed and what to do about it, and the exit code to leave with."""
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
@@ -37,25 +42,25 @@ class _CommandError(Exception):
         self.code = code
 
 
-def _reports_errors(command: Callable[[argparse.Namespace], int]) -> Any:
+def reports_errors(command: Callable[[argparse.Namespace], int]) -> Any:
     @functools.wraps(command)
     def reporting(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except _CommandError as error:
+        except CommandError as error:
             print(f"gossipsim {args.command}: {error}", file=sys.stderr)
             return error.code
 
     return reporting
 
 
-def _deployment_settings() -> ServiceSettings:
+def deployment_settings() -> ServiceSettings:
     from gossipsim.common.runtime.settings import ServiceSettings
 
     try:
         return ServiceSettings.from_env(os.environ)
     except ValueError as error:
-        raise _CommandError(f"invalid setting: {error}", EXIT_INVALID) from None
+        raise CommandError(f"invalid setting: {error}", EXIT_INVALID) from None
 
 
 def _redacted(url: str) -> str:
@@ -67,22 +72,22 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def _broker_error(settings: ServiceSettings, error: BaseException) -> _CommandError:
-    return _CommandError(
+def broker_error(settings: ServiceSettings, error: BaseException) -> CommandError:
+    return CommandError(
         f"could not talk to RabbitMQ at {_redacted(settings.broker_url)}: {error}\n"
         "Check GOSSIPSIM_BROKER_URL (and GOSSIPSIM_PREFIX) and that the broker is running."
     )
 
 
-def _store_error(settings: ServiceSettings, error: BaseException) -> _CommandError:
-    return _CommandError(
+def store_error(settings: ServiceSettings, error: BaseException) -> CommandError:
+    return CommandError(
         f"could not read the store {settings.store!r}: {error}\n"
         "Check GOSSIPSIM_STORE, GOSSIPSIM_S3_ENDPOINT and the S3 credentials"
         " (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."
     )
 
 
-def _checked_simulation_id(simulation_id: str) -> str:
+def checked_simulation_id(simulation_id: str) -> str:
     """The id as typed, if it is a simulation id (the alphabet: gossipsim.common.spec.ids)."""
     from gossipsim.common.errors import InvalidInput
     from gossipsim.common.spec.ids import check_simulation_id
@@ -90,7 +95,7 @@ def _checked_simulation_id(simulation_id: str) -> str:
     try:
         return check_simulation_id(simulation_id)
     except InvalidInput:
-        raise _CommandError(
+        raise CommandError(
             f"invalid simulation id {simulation_id!r}: simulation ids are lower-case letters,"
             " digits, '.' and '-' (`gossipsim status` lists them)",
             EXIT_INVALID,
@@ -98,14 +103,14 @@ def _checked_simulation_id(simulation_id: str) -> str:
 
 
 @asynccontextmanager
-async def _reading_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
+async def reading_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore]:
     """The deployment's store for commands that only read: unlike the services' store, a
     missing bucket is reported, not created (a mistyped GOSSIPSIM_STORE must not make one)."""
     if not settings.store.startswith("s3://"):
         from gossipsim.common.storage.local_store import LocalDirectoryStore
 
         if not Path(settings.store).is_dir():
-            raise _CommandError(
+            raise CommandError(
                 f"the store directory {settings.store!r} does not exist; set GOSSIPSIM_STORE to"
                 " the deployment's results directory or s3://bucket/prefix"
             )
@@ -116,23 +121,23 @@ async def _reading_store(settings: ServiceSettings) -> AsyncIterator[ObjectStore
     try:
         parse_s3_url(settings.store)
     except ValueError as error:
-        raise _CommandError(f"GOSSIPSIM_STORE: {error}", EXIT_INVALID) from None
+        raise CommandError(f"GOSSIPSIM_STORE: {error}", EXIT_INVALID) from None
     async with S3ObjectStore.open(
         settings.store, endpoint_url=settings.s3_endpoint, max_attempts=3, create_bucket=False
     ) as store:
         yield store
 
 
-@_reports_errors
+@reports_errors
 def command_status(args: argparse.Namespace) -> int:
     """One simulation in detail, or every simulation the scheduler knows as a table."""
     from gossipsim.cli import status_view
 
-    settings = _deployment_settings()
-    simulation_id = _checked_simulation_id(args.simulation) if args.simulation else None
+    settings = deployment_settings()
+    simulation_id = checked_simulation_id(args.simulation) if args.simulation else None
 
     async def read() -> Any:
-        async with _reading_store(settings) as store:
+        async with reading_store(settings) as store:
             if simulation_id is not None:
                 return await status_view.load_status(store, simulation_id)
             return await status_view.load_all(store)
@@ -140,9 +145,9 @@ def command_status(args: argparse.Namespace) -> int:
     try:
         found = asyncio.run(read())
     except OSError as error:
-        raise _store_error(settings, error) from None
+        raise store_error(settings, error) from None
     if simulation_id is not None and found is None:
-        raise _CommandError(
+        raise CommandError(
             f"no simulation {simulation_id!r} in {settings.store}: the scheduler keeps no"
             " status for it. `gossipsim status` lists the simulations it knows."
         )
@@ -158,7 +163,7 @@ def command_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_reports_errors
+@reports_errors
 def command_results(args: argparse.Namespace) -> int:
     """Copy a completed simulation's results from the deployment's store to a directory: the
     simulation given by id, or with ``--latest NAME`` the one of that name completed last."""
@@ -172,16 +177,16 @@ def command_results(args: argparse.Namespace) -> int:
     )
 
     if (args.simulation is None) == (args.latest is None):
-        raise _CommandError(
+        raise CommandError(
             "give a simulation id, or --latest NAME for the simulation of that name that"
             " completed last (not both)",
             EXIT_INVALID,
         )
-    settings = _deployment_settings()
-    chosen = _checked_simulation_id(args.simulation) if args.simulation is not None else None
+    settings = deployment_settings()
+    chosen = checked_simulation_id(args.simulation) if args.simulation is not None else None
 
     async def fetch() -> Any:
-        async with _reading_store(settings) as store:
+        async with reading_store(settings) as store:
             simulation_id = chosen or await latest_simulation(store, args.latest)
             try:
                 return simulation_id, await fetch_results(store, simulation_id, Path(args.out))
@@ -191,29 +196,29 @@ def command_results(args: argparse.Namespace) -> int:
     try:
         simulation_id, outcome = asyncio.run(fetch())
     except NoLatest as error:
-        raise _CommandError(
+        raise CommandError(
             f"{error} ({settings.store}). `gossipsim status` lists the simulations, with their"
             " names and ids"
         ) from None
     except DestinationError as error:
-        raise _CommandError(f"{error}; choose another --out directory") from None
+        raise CommandError(f"{error}; choose another --out directory") from None
     except OSError as error:
-        raise _store_error(settings, error) from None
+        raise store_error(settings, error) from None
     if isinstance(outcome, tuple):
         not_completed, status = outcome
         if status is not None and status_view.rejection(status):
-            raise _CommandError(
+            raise CommandError(
                 f"{status_view.format_short(status)}\nIt has no results: fix the spec and"
                 " submit it again."
             )
         if status is not None:
-            raise _CommandError(
+            raise CommandError(
                 f"simulation {simulation_id!r} has not completed yet; its results are copied"
                 f" once it has.\n{status_view.format_short(status)}"
                 f" (`gossipsim status {simulation_id}` shows more)"
             )
         hint = "" if not_completed.known else " `gossipsim status` lists the known simulations."
-        raise _CommandError(f"{not_completed} ({settings.store}).{hint}")
+        raise CommandError(f"{not_completed} ({settings.store}).{hint}")
     for key in outcome.skipped:
         print(f"skipped {key!r}: not a safe relative file name", file=sys.stderr)
     print(f"copied {outcome.files} files of {simulation_id}", file=sys.stderr)
@@ -221,7 +226,7 @@ def command_results(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_reports_errors
+@reports_errors
 def command_cancel(args: argparse.Namespace) -> int:
     """Publish simulation.cancel; the scheduler completes the simulation as cancelled."""
     import aiormq
@@ -230,7 +235,7 @@ def command_cancel(args: argparse.Namespace) -> int:
     from gossipsim.common.messaging.publishing import publish_message
     from gossipsim.common.runtime.connections import open_bus
 
-    settings = _deployment_settings()
+    settings = deployment_settings()
     message = SimulationCancel(simulation_id=args.simulation, reason=args.reason)
 
     async def cancel() -> None:
@@ -240,9 +245,9 @@ def command_cancel(args: argparse.Namespace) -> int:
     try:
         asyncio.run(cancel())
     except TopologyMissing as error:
-        raise _CommandError(str(error)) from None
+        raise CommandError(str(error)) from None
     except (OSError, aiormq.exceptions.AMQPError) as error:
-        raise _broker_error(settings, error) from None
+        raise broker_error(settings, error) from None
     print(
         f"cancellation of {args.simulation} requested (simulation.cancel published);"
         f" `gossipsim status {args.simulation}` shows when the scheduler has cancelled it"
@@ -265,17 +270,17 @@ def _dead_letter_queue_call(settings: ServiceSettings, work: Callable[[Any], Any
     try:
         return asyncio.run(call())
     except TopologyMissing as error:
-        raise _CommandError(str(error)) from None
+        raise CommandError(str(error)) from None
     except (OSError, aiormq.exceptions.AMQPError) as error:
-        raise _broker_error(settings, error) from None
+        raise broker_error(settings, error) from None
 
 
-@_reports_errors
+@reports_errors
 def command_dead_letters_list(args: argparse.Namespace) -> int:
     """Show the dead-lettered messages without taking them off the queue."""
     from gossipsim.common.messaging.dead_letters import format_peek
 
-    settings = _deployment_settings()
+    settings = deployment_settings()
     queue = settings.topology().dead_letters_queue
     peek = _dead_letter_queue_call(settings, lambda dlq: dlq.peek(args.limit))
     if args.json:
@@ -290,20 +295,20 @@ def command_dead_letters_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_reports_errors
+@reports_errors
 def command_dead_letters_replay(args: argparse.Namespace) -> int:
     """Republish the selected dead-lettered messages to where they came from."""
     if not (args.kind or args.simulation or args.all):
-        raise _CommandError(
+        raise CommandError(
             "say which messages to replay: --kind K and/or --simulation SIM, or --all for"
             " every one; `gossipsim dead-letters list` shows what is there",
             EXIT_INVALID,
         )
     if args.all and (args.kind or args.simulation):
-        raise _CommandError(
+        raise CommandError(
             "--all replays every message: leave out --kind and --simulation", EXIT_INVALID
         )
-    settings = _deployment_settings()
+    settings = deployment_settings()
     queue = settings.topology().dead_letters_queue
 
     def selected(letter: Any) -> bool:

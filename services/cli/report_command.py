@@ -19,12 +19,12 @@ from typing import Any
 
 from gossipsim.cli.deployment import (
     EXIT_OK,
-    _checked_simulation_id,
-    _CommandError,
-    _deployment_settings,
-    _reading_store,
-    _reports_errors,
-    _store_error,
+    CommandError,
+    checked_simulation_id,
+    deployment_settings,
+    reading_store,
+    reports_errors,
+    store_error,
 )
 
 CONTENT_TYPES = {".png": "image/png", ".html": "text/html; charset=utf-8"}
@@ -39,17 +39,17 @@ def _write(directory: Path, files: dict[str, bytes]) -> None:
         temporary.replace(path)  # a reader never sees half a file
 
 
-@_reports_errors
+@reports_errors
 def command_report(args: argparse.Namespace) -> int:
     from gossipsim.collector.report import rebuild
     from gossipsim.common.contracts import results_layout as layout
     from gossipsim.common.storage.store import ObjectNotFound
 
-    settings = _deployment_settings()
-    simulation_id = _checked_simulation_id(args.simulation)
+    settings = deployment_settings()
+    simulation_id = checked_simulation_id(args.simulation)
 
     async def build() -> dict[str, bytes] | None:
-        async with _reading_store(settings) as store:
+        async with reading_store(settings) as store:
             try:
                 files = await rebuild(store, simulation_id)
             except ObjectNotFound:
@@ -67,9 +67,9 @@ def command_report(args: argparse.Namespace) -> int:
     try:
         files = asyncio.run(build())
     except OSError as error:
-        raise _store_error(settings, error) from None
+        raise store_error(settings, error) from None
     if files is None:
-        raise _CommandError(
+        raise CommandError(
             f"simulation {simulation_id!r} has no manifest in {settings.store}: it has not"
             " completed, or the id is wrong (`gossipsim status` lists the simulations)"
         )
@@ -80,7 +80,7 @@ def command_report(args: argparse.Namespace) -> int:
         try:
             _write(where, files)
         except OSError as error:
-            raise _CommandError(f"cannot write {where}: {error}; choose another --out") from None
+            raise CommandError(f"cannot write {where}: {error}; choose another --out") from None
     print(f"rebuilt {len(files)} files of {simulation_id}", file=sys.stderr)
     print(where)
     return EXIT_OK

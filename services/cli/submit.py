@@ -41,10 +41,10 @@ from gossipsim.cli.deployment import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
-    _broker_error,
-    _CommandError,
-    _reading_store,
-    _store_error,
+    CommandError,
+    broker_error,
+    reading_store,
+    store_error,
 )
 from gossipsim.cli.spec_input import read_spec
 from gossipsim.common.errors import InvalidInput
@@ -102,7 +102,7 @@ def command_submit(args: argparse.Namespace) -> int:
     except InvalidInput as error:  # what `gossipsim run` prints for the same spec
         print(f"invalid spec: {error}", file=sys.stderr)
         return EXIT_INVALID
-    except _CommandError as error:
+    except CommandError as error:
         print(f"gossipsim submit: {error}", file=sys.stderr)
         return error.code
     print(message.simulation_id)
@@ -148,7 +148,7 @@ async def _prepare(
 ) -> tuple[SimulationSubmit, tuple[str, ...]]:
     """The message to publish (the spec checked, its local graphs inline, and the result
     checked to run the same and to fit) and the check's warnings. :class:`InvalidInput` for
-    an invalid spec, :class:`_CommandError` for anything else that stops it."""
+    an invalid spec, :class:`CommandError` for anything else that stops it."""
     from gossipsim.cli.inline_graphs import TooLargeToInline, inline_local_graphs
     from gossipsim.common.graphs.inputs import GraphInputs
     from gossipsim.common.messaging.messages import MAX_MESSAGE_BYTES, SimulationSubmit
@@ -175,7 +175,7 @@ async def _prepare(
                 max_bytes=MAX_MESSAGE_BYTES,
             )
         except TooLargeToInline as error:
-            raise _CommandError(f"{error}; {_OBJECT_HINT}", EXIT_INVALID) from None
+            raise CommandError(f"{error}; {_OBJECT_HINT}", EXIT_INVALID) from None
         message = SimulationSubmit(spec=inlined.spec, simulation_id=simulation_id_for(inlined.spec))
         _check_message_fits(message)
         # as the services will see it: no local file at all, the same fetched objects
@@ -210,16 +210,14 @@ async def _with_graph_objects(
         return
     async with AsyncExitStack() as stack:
         try:
-            store = await stack.enter_async_context(_reading_store(context.settings))
+            store = await stack.enter_async_context(reading_store(context.settings))
             inputs = await stack.enter_async_context(
                 fetched_graph_inputs(spec, context.inputs, store)
             )
-        except _CommandError as error:  # no such store directory, an invalid S3 URL
-            raise _CommandError(f"{_IN_THE_STORE}: {error}", error.code) from None
+        except CommandError as error:  # no such store directory, an invalid S3 URL
+            raise CommandError(f"{_IN_THE_STORE}: {error}", error.code) from None
         except OSError as error:
-            raise _CommandError(
-                f"{_IN_THE_STORE}: {_store_error(context.settings, error)}"
-            ) from None
+            raise CommandError(f"{_IN_THE_STORE}: {store_error(context.settings, error)}") from None
         yield inputs
 
 
@@ -232,7 +230,7 @@ def _check_same_runs(written: Mapping[RunId, RunPlan], submitted: Mapping[RunId,
         for run_id, plan in written.items()
     )
     if not same:
-        raise _CommandError(
+        raise CommandError(
             "the spec with its graph files inline would not run what the spec says (a bug in"
             " gossipsim: please report it); nothing was submitted",
             EXIT_FAILED,
@@ -245,7 +243,7 @@ def _check_message_fits(message: SimulationSubmit) -> None:
 
     size = len(encode(message))
     if size > MAX_MESSAGE_BYTES:
-        raise _CommandError(
+        raise CommandError(
             f"the spec with its graph files inline takes {size:,} bytes, over the"
             f" {MAX_MESSAGE_BYTES:,} bytes a message may have"
             f" ({_largest_graphs(message.spec)}); {_OBJECT_HINT}",
@@ -269,7 +267,7 @@ def _check_run_starts_fit(message: SimulationSubmit, plans: Mapping[RunId, RunPl
         measured.add(plan.graph.name)
         size = len(encode(RunStart(simulation_id=simulation_id, run_id=run_id, plan=plan)))
         if size > budget:
-            raise _CommandError(
+            raise CommandError(
                 f"graph {plan.graph.name!r} inline makes each of its runs' run.start a message"
                 f" of {size:,} bytes, over the {budget:,} bytes a run's messages may carry (the"
                 f" run's outcome repeats its plan); {_OBJECT_HINT}",
@@ -294,7 +292,7 @@ def _largest_graphs(spec: Mapping[str, Any]) -> str:
 
 
 async def _publish(message: SimulationSubmit, settings: ServiceSettings) -> None:
-    """Publish ``message`` to the deployment's broker; :class:`_CommandError` if it cannot."""
+    """Publish ``message`` to the deployment's broker; :class:`CommandError` if it cannot."""
     import aiormq
 
     from gossipsim.common.messaging.publishing import publish_message
@@ -305,6 +303,6 @@ async def _publish(message: SimulationSubmit, settings: ServiceSettings) -> None
         async with open_bus(settings) as (bus, topology):
             await publish_message(bus, topology, message)
     except TopologyMissing as error:  # GOSSIPSIM_DECLARE_TOPOLOGY=false on a bare broker
-        raise _CommandError(str(error)) from None
+        raise CommandError(str(error)) from None
     except (OSError, aiormq.exceptions.AMQPError) as error:
-        raise _broker_error(settings, error) from None
+        raise broker_error(settings, error) from None

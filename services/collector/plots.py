@@ -64,6 +64,7 @@ MAX_LINES = 12
 MAX_POINTS = 500  # per line of convergence.png: more is finer than the picture's pixels
 MAX_BOXES = 30
 MAX_SWEEP_PANELS = 3
+SWEEP_LOG_RATIO = 20  # sweep.png's rounds axis is logarithmic when means span more than this
 
 SPREAD_MIN_MAX = "min / max: spread"
 SPREAD_AVERAGING = "averaging: spread"
@@ -410,6 +411,7 @@ def _sweep_panel(axes: Axes, column: str, lines: dict[str, list[dict[str, Any]]]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     position = {v: (float(v) if numeric else float(i)) for i, v in enumerate(values)}
     shown = sorted(lines)[:MAX_LINES]
+    means = []
     for label in shown:
         points = sorted(lines[label], key=lambda r: position[r[column]])
         x = [position[r[column]] for r in points]
@@ -418,13 +420,24 @@ def _sweep_panel(axes: Axes, column: str, lines: dict[str, list[dict[str, Any]]]
         high = np.array([_number(r.get("ci95_high")) for r in points])
         errors = np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0)
         axes.errorbar(x, mean, yerr=np.maximum(errors, 0), marker="o", capsize=3, label=label)
+        means.extend(float(m) for m in mean if np.isfinite(m) and m > 0)
+    if means and max(means) / min(means) > SWEEP_LOG_RATIO:
+        axes.set_yscale("log")  # rumors in ten rounds beside averaging in hundreds: both read
+        axes.yaxis.set_major_formatter(_plain_count)
     if not numeric:
         axes.set_xticks(list(position.values()), [str(v) for v in values])
+    elif len(values) <= MAX_LINES:  # ticks at the values swept, not at 2.2, 2.4, …
+        axes.set_xticks(list(position.values()), [format_value(v) for v in values])
     name = column.removeprefix("param_")
     axes.set_xlabel(name)
     axes.set_ylabel("mean rounds to convergence (95% CI)")
     axes.grid(True, alpha=0.3)
     _capped_title(axes, f"rounds against {name}", len(shown), len(lines))
+
+
+def _plain_count(value: float, _position: Any) -> str:
+    """A log axis of rounds labelled 10, 100, 1000 rather than 10^1, 10^2, 10^3."""
+    return f"{value:g}"
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

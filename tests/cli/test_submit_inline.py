@@ -21,7 +21,7 @@ import orjson
 import pytest
 import yaml
 
-from gossipsim.cli.deployment import _CommandError
+from gossipsim.cli.deployment import CommandError
 from gossipsim.cli.inline_graphs import TooLargeToInline, inline_local_graphs
 from gossipsim.cli.submit import _check_run_starts_fit
 from gossipsim.common.graphs.inputs import LOCAL_INPUTS, SERVICE_INPUTS
@@ -204,7 +204,7 @@ def test_a_graph_whose_runs_would_not_fit_a_message_is_refused():
     message = SimulationSubmit(spec=spec, simulation_id=simulation_id_for(spec))
 
     _check_run_starts_fit(message, plans)  # the small graph fits
-    with pytest.raises(_CommandError) as refused:
+    with pytest.raises(CommandError) as refused:
         _check_run_starts_fit(message, with_big)
 
     assert refused.value.code == 2

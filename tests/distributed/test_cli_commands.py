@@ -264,9 +264,13 @@ async def test_results_copies_a_completed_simulation_and_status_shows_it(
         "runs", "submitted.json", "summary.csv", "summary.parquet",
     ]  # fmt: skip
     assert sorted(p.name for p in (target / "rounds").iterdir()) == ["part-00000.csv"]
-    assert sorted(p.name for p in (target / "plots").iterdir()) == ["convergence.png", "rounds.png"]
+    assert sorted(p.name for p in (target / "plots").iterdir()) == [
+        "convergence.png",
+        "rounds.png",
+        "sweep.png",
+    ]
     runs = sorted((target / "runs").iterdir())
-    assert len(runs) == 30
+    assert len(runs) == 45
     assert all(
         sorted(p.name for p in run.iterdir()) == ["result.json", "rounds.jsonl"] for run in runs
     )
@@ -276,7 +280,7 @@ async def test_results_copies_a_completed_simulation_and_status_shows_it(
         for name in ("summary.csv", "manifest.json", f"runs/{runs[0].name}/rounds.jsonl"):
             expected = await store.get(f"simulations/{simulation_id}/{name}")
             assert (target / name).read_bytes() == expected, name
-    assert f"copied {10 + 2 * 30} files" in fetched.stderr
+    assert f"copied {11 + 2 * 45} files" in fetched.stderr
 
     # The scheduler records where the results went once the collector says so.
     deadline = time.monotonic() + 60
@@ -288,10 +292,10 @@ async def test_results_copies_a_completed_simulation_and_status_shows_it(
         assert time.monotonic() < deadline, (status.stdout, status.stderr)
         await asyncio.sleep(0.5)
     assert document["phase"] == "completed"
-    assert document["counts"] == {"queued": 0, "running": 0, "completed": 30, "failed": 0}
+    assert document["counts"] == {"queued": 0, "running": 0, "completed": 45, "failed": 0}
     assert document["results"].endswith(f"simulations/{simulation_id}")
     detail = cluster.cli("status", simulation_id)
-    assert re.search(r"runs\s+30/30 done: 30 completed, 0 failed", detail.stdout)
+    assert re.search(r"runs\s+45/45 done: 45 completed, 0 failed", detail.stdout)
 
 
 async def test_results_of_an_unfinished_simulation_say_so_and_show_its_status(

@@ -244,12 +244,12 @@ async def test_the_distributed_recipe_runs_the_quickstart_on_one_host(tmp_path: 
     assert fetched.stdout.strip() == simulation_id  # copied into the current directory
     copied = tmp_path / simulation_id
     manifest = orjson.loads((copied / "manifest.json").read_bytes())
-    assert (manifest["runs_total"], manifest["runs_failed"]) == (30, 0)
+    assert (manifest["runs_total"], manifest["runs_failed"]) == (45, 0)
     with (copied / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 30 and {row["status"] for row in rows} == {"completed"}
+    assert len(rows) == 45 and {row["status"] for row in rows} == {"completed"}
     with (copied / "averaged.csv").open() as handle:
         averaged = list(csv.DictReader(handle))
-    assert len(averaged) == 6  # 2 graphs × 3 algorithms
-    assert sum(int(row["runs"]) for row in averaged) == 30
+    assert len(averaged) == 9  # 3 graphs (one swept over m) × 3 algorithms
+    assert sum(int(row["runs"]) for row in averaged) == 45
     assert (tmp_path / "results" / "simulations" / simulation_id / "manifest.json").is_file()

@@ -16,9 +16,9 @@ async def test_quickstart_runs_on_separate_scheduler_runner_and_collector(cluste
         cluster.start(service)
     simulation_id = cluster.submit(REPO / "examples" / "quickstart.yaml")
     manifest = await cluster.wait_for_results(simulation_id)
-    assert manifest["runs_total"] == 30 and manifest["runs_succeeded"] == 30
+    assert manifest["runs_total"] == 45 and manifest["runs_succeeded"] == 45
     rows = await cluster.summary(simulation_id)
-    assert len(rows) == 30 and {row["status"] for row in rows} == {"completed"}
+    assert len(rows) == 45 and {row["status"] for row in rows} == {"completed"}
     codes = cluster.stop_all()
     assert set(codes.values()) == {0}, (codes, cluster.logs())
 

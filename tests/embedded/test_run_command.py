@@ -39,14 +39,14 @@ def test_quickstart_writes_the_results_layout(tmp_path):
     for name in ("manifest.json", "summary.csv", "averaged.csv"):
         assert (simulation / name).is_file(), name
     summary = read_csv(simulation / "summary.csv")
-    assert len(summary) == 30 and len({row["run_id"] for row in summary}) == 30
-    assert len(read_csv(simulation / "averaged.csv")) == 6
+    assert len(summary) == 45 and len({row["run_id"] for row in summary}) == 45
+    assert len(read_csv(simulation / "averaged.csv")) == 9  # 3 graphs × 3 algorithms
     run = simulation / "runs" / summary[0]["run_id"]
     result = orjson.loads((run / "result.json").read_bytes())
     lines = (run / "rounds.jsonl").read_text().splitlines()
     assert len(lines) == result["rounds"] + 1
     manifest = orjson.loads((simulation / "manifest.json").read_bytes())
-    assert manifest["runs_total"] == 30 and manifest["runs_succeeded"] == 30
+    assert manifest["runs_total"] == 45 and manifest["runs_succeeded"] == 45
     assert str(simulation) in completed.stdout
 
 

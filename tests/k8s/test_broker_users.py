@@ -60,6 +60,7 @@ PUBLISHERS = {
     "simulation.completed": {"scheduler"},
     "run.started": {"runner"},
     "run.round": {"runner"},
+    "run.graph": {"runner"},
     "run.heartbeat": {"runner"},
     "run.completed": {"runner"},
     "run.failed": {"runner", "scheduler"},  # the scheduler fails a dead-lettered run
