@@ -127,10 +127,13 @@ class CollectorService:
         self._prefetch = prefetch
         self._plans = plans if plans is not None else StoredPlans(store)
         self._consumer: Consumer | None = None
+        self._preloading: asyncio.Task[None] | None = None
         self._with_manifest: set[str] = set()  # simulations completed
         self._without_manifest: set[str] = set()  # simulations seen open
 
     async def start(self) -> None:
+        # matplotlib's import off the critical path: plots are drawn when a simulation ends
+        self._preloading = asyncio.create_task(self._preload_plots())
         self._consumer = await self._bus.consume(
             self._topology.collector_queue, self.handle, prefetch=self._prefetch
         )
@@ -138,6 +141,14 @@ class CollectorService:
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.cancel()
+        if self._preloading is not None:
+            await self._preloading  # a thread cannot be stopped; it is done in a second
+
+    async def _preload_plots(self) -> None:
+        try:
+            await asyncio.to_thread(plots.preload)
+        except Exception:  # the plots will say so when drawn; the tables do not need them
+            log.exception("matplotlib could not be imported")
 
     async def handle(self, delivery: Delivery) -> None:
         message = await message_or_dead_letter(delivery)
