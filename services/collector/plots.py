@@ -411,7 +411,7 @@ def _sweep_panel(axes: Axes, column: str, lines: dict[str, list[dict[str, Any]]]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     position = {v: (float(v) if numeric else float(i)) for i, v in enumerate(values)}
     shown = sorted(lines)[:MAX_LINES]
-    means = []
+    means: list[float] = []
     for label in shown:
         points = sorted(lines[label], key=lambda r: position[r[column]])
         x = [position[r[column]] for r in points]
