@@ -378,6 +378,22 @@ async def _wait_for_manifest(
         await asyncio.sleep(0.05)
 
 
+async def start_services(services: Services, runners: int, broker: str, prefix: str) -> None:
+    """A scheduler, a collector and ``runners`` runners, waited for until every queue has its
+    consumers (the services are up)."""
+    services.start("scheduler", "scheduler")
+    services.start("collector", "collector")
+    for k in range(runners):
+        services.start("runner", f"runner-{k}")
+    wanted = {"runs": runners, "scheduler": 1, "collector": 1}
+    deadline = time.monotonic() + 120
+    while (counts := await consumer_counts(broker, prefix)) != wanted:
+        services.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"services not ready: {counts}\n{services.logs()}")
+        await asyncio.sleep(0.2)
+
+
 async def bench_distributed(
     runs: int,
     runners: int,
@@ -397,6 +413,8 @@ async def bench_distributed(
         "GOSSIPSIM_PREFIX": prefix,
         "GOSSIPSIM_STORE": f"s3://{s3[1]}/{prefix}" if s3 else str(mode_dir / "store"),
         "GOSSIPSIM_S3_ENDPOINT": s3[0] if s3 else "",
+        # the services read graph files only under the operator's roots: the sweep's graph
+        "GOSSIPSIM_GRAPH_ROOTS": str(GRAPH.parent),
         "GOSSIPSIM_LOG_LEVEL": log_level,
     }
     settings = ServiceSettings.from_env(env)
@@ -405,17 +423,7 @@ async def bench_distributed(
     simulation_id = simulation_id_for(spec)
     try:
         async with Tap(broker, prefix) as tap, open_store(settings) as store:
-            services.start("scheduler", "scheduler")
-            services.start("collector", "collector")
-            for k in range(runners):
-                services.start("runner", f"runner-{k}")
-            wanted = {"runs": runners, "scheduler": 1, "collector": 1}
-            deadline = time.monotonic() + 120
-            while (counts := await consumer_counts(broker, prefix)) != wanted:
-                services.check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"services not ready: {counts}\n{services.logs()}")
-                await asyncio.sleep(0.2)
+            await start_services(services, runners, broker, prefix)
             async with open_bus(settings) as (bus, topology):
                 started = time.perf_counter()
                 submitted = time.monotonic()

@@ -48,8 +48,8 @@ from distributed_bench import (  # this script's folder is on sys.path
     DEFAULT_BROKER,
     Services,
     _wait_for_manifest,
-    consumer_counts,
     delete_prefixed,
+    start_services,
 )
 
 from gossipsim.common.messaging.messages import SimulationSubmit
@@ -127,17 +127,7 @@ async def distributed(sweep: Sweep, runners: int, workdir: Path, broker: str) ->
     simulation_id = simulation_id_for(sweep.spec)
     try:
         async with open_store(settings) as store:
-            services.start("scheduler", "scheduler")
-            services.start("collector", "collector")
-            for k in range(runners):
-                services.start("runner", f"runner-{k}")
-            wanted = {"runs": runners, "scheduler": 1, "collector": 1}
-            deadline = time.monotonic() + 120
-            while (counts := await consumer_counts(broker, prefix)) != wanted:
-                services.check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"services not ready: {counts}\n{services.logs()}")
-                await asyncio.sleep(0.2)
+            await start_services(services, runners, broker, prefix)
             async with open_bus(settings) as (bus, topology):
                 started = time.perf_counter()
                 submit = SimulationSubmit(
