@@ -28,8 +28,12 @@ from gossipsim.common.spec.run_plan import RunPlan, Visualization
 log = structlog.get_logger(__name__)
 
 PARQUET = "application/vnd.apache.parquet"
-CONTENT_TYPES = {".parquet": PARQUET, ".gexf": "application/gexf+xml", ".png": "image/png"}
-CONTENT_TYPES[".gif"] = "image/gif"
+CONTENT_TYPES = {
+    ".parquet": PARQUET,
+    ".gexf": "application/gexf+xml",
+    ".png": "image/png",
+    ".gif": "image/gif",
+}
 
 
 @dataclass(slots=True)

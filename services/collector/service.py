@@ -79,7 +79,7 @@ from gossipsim.common.storage.store import ObjectNotFound, ObjectStore
 log = structlog.get_logger(__name__)
 
 JSON = "application/json"
-PARQUET = "application/vnd.apache.parquet"
+PARQUET = run_visuals.PARQUET  # one name for Parquet's content type
 PNG = "image/png"
 HTML = "text/html; charset=utf-8"
 CONCURRENT_READS = 8  # rounds.jsonl files read at once for the long table (S3 pool: 10)
